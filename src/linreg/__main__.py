@@ -1,0 +1,5 @@
+import sys
+
+from linreg.cli import main
+
+sys.exit(main())

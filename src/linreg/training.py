@@ -1,0 +1,267 @@
+"""The training step and the training loop: the second half of the heart.
+
+Gradient descent in one paragraph
+---------------------------------
+The loss (model.py) is a bowl-shaped surface over the parameters W and b: high
+where the line is bad, lowest at the best line. The gradient of the loss is
+the direction in which the loss rises fastest, so a small move in the
+*opposite* direction lowers it. Training repeats that move:
+
+    W  <-  W - learning_rate * dLoss/dW
+    b  <-  b - learning_rate * dLoss/db
+
+until the gradient is (almost) zero, which is the bottom of the bowl.
+
+Everything below is one of three pieces:
+    loss_and_gradients   measure the loss and, with a GradientTape, its gradient
+    train_step           ... and then move W and b downhill with assign_sub
+    run_epochs           repeat the step, record the history, stop when it
+                         diverges or converges
+and one driver, `train`, which runs that same loop eagerly (line by line,
+the way you read it), as a TensorFlow graph (`tf.function`), or as a graph
+compiled by XLA. The math exists once; the drivers only change how it runs.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from linreg.errors import DivergenceError, LinregError
+from linreg.model import mean_squared_error
+
+COMPILE_MODES = ("none", "function", "xla")
+
+# How run_epochs ended (an integer, so it can live inside a compiled graph).
+RAN_ALL_EPOCHS, CONVERGED, DIVERGED = 0, 1, 2
+
+# "The loss keeps growing" means: it rose this many epochs in a row and is now
+# above where training started. Plain gradient descent with a safe learning
+# rate never does that on a linear model (its loss falls every epoch), while a
+# too-large rate makes the loss grow geometrically, so this fires quickly.
+GROWTH_EPOCHS = 10
+
+
+def loss_and_gradients(model, x, y):
+    """The loss of the model on (x, y) and its gradient with respect to W and b.
+
+    `tf.GradientTape` is TensorFlow's automatic differentiation. While the
+    `with` block runs, the tape records every operation that touches a
+    watched value -- and trainable `tf.Variable`s are watched automatically.
+    Here it records: matvec(x, W), + b, y - ..., square, mean.
+
+    Once the block has ended the recording is complete, and
+    `tape.gradient(loss, [W, b])` plays it backwards (backpropagation): it
+    applies the chain rule to each recorded operation, from the loss back to
+    the variables, and returns dLoss/dW and dLoss/db. The gradients exist
+    only after the forward pass, because the tape can differentiate only what
+    it has seen happen. For the mean squared error they are, worked out by
+    hand,
+        dLoss/dW = -2 · mean(x · (y - ŷ))      (one number per feature)
+        dLoss/db = -2 · mean(y - ŷ)
+    -- the tests check the tape against exactly these formulas.
+    """
+    with tf.GradientTape() as tape:
+        loss = mean_squared_error(y, model(x))
+    dW, db = tape.gradient(loss, [model.W, model.b])
+    return loss, dW, db
+
+
+class Momentum(tf.Module):
+    """Momentum and Nesterov momentum, for valleys that are long and narrow.
+
+    On badly scaled or correlated features the bowl is a narrow ravine: the
+    gradient points mostly across it, so plain descent zig-zags and crawls.
+    Momentum keeps a running "velocity" -- a decaying sum of past gradients --
+    and steps along that instead: the zig-zags cancel out, the steady
+    downhill component adds up.
+
+        velocity <- beta · velocity + gradient
+        step      = velocity                          (heavy ball)
+        step      = gradient + beta · velocity        (Nesterov: look ahead)
+
+    With beta = 0 the velocity is just the gradient and both become plain
+    gradient descent. The update itself is still written by hand in
+    train_step with `assign_sub`.
+    """
+
+    def __init__(self, model, beta=0.9, nesterov=False):
+        super().__init__(name="momentum")
+        self.beta = tf.constant(beta, model.W.dtype)
+        self.nesterov = nesterov
+        self.velocity = [tf.Variable(tf.zeros_like(v)) for v in (model.W, model.b)]
+
+    def direction(self, gradients):
+        steps = []
+        for velocity, gradient in zip(self.velocity, gradients):
+            velocity.assign(self.beta * velocity + gradient)
+            steps.append(gradient + self.beta * velocity if self.nesterov else velocity.read_value())
+        return steps
+
+
+def train_step(model, x, y, learning_rate, momentum=None):
+    """One epoch of full-batch gradient descent: measure, then move downhill.
+
+    Full batch: x and y are the whole data set, so every step sees every
+    example and the gradient is the exact gradient of the loss. Mini-batch
+    training (what large data sets and Keras' `fit` usually do) would compute
+    the gradient on a slice of the data per step: cheaper steps, but noisy
+    ones. With the whole set as the batch, one step is one epoch -- one pass
+    over all the data.
+
+    `assign_sub(v)` means "variable <- variable - v", done in place on the
+    variable. We subtract because the gradient points uphill and we want to
+    go down. The learning rate is the size of the move: too small and
+    training crawls; too large and each step overshoots the bottom of the
+    valley by more than it started from, so the loss grows without bound
+    (analysis.py computes where "too large" begins).
+
+    Returns the loss and gradients *before* the move, which is what the
+    history records for this epoch.
+    """
+    loss, dW, db = loss_and_gradients(model, x, y)
+    step_W, step_b = (dW, db) if momentum is None else momentum.direction([dW, db])
+    model.W.assign_sub(learning_rate * step_W)
+    model.b.assign_sub(learning_rate * step_b)
+    return loss, dW, db
+
+
+def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
+    """Repeat train_step for up to `epochs` epochs and record what happened.
+
+    Written once, run three ways (see `train`): in eager mode this is an
+    ordinary Python loop; inside `tf.function`, AutoGraph turns the `for` over
+    `tf.range`, the `if`s and the `break`s into a graph loop (`tf.while_loop`)
+    that runs without returning to Python between epochs. That is also why the
+    history goes into `tf.TensorArray`s (lists that can grow inside a graph)
+    and why the stopping rules are written with tensors.
+
+    Stopping rules:
+      * diverged: the loss is NaN or infinite, or it has grown
+        GROWTH_EPOCHS epochs in a row and is above where it started;
+      * converged (only when tol > 0): the gradient's norm has fallen to
+        `tol` times its norm at the start -- the relative gradient norm.
+
+    History entry k is the state after k epochs (entry 0 is the starting
+    guess); there are epochs_run + 1 entries.
+    """
+    dtype = model.W.dtype
+    size = epochs + 1
+    history = {
+        "loss": tf.TensorArray(dtype, size=size),
+        "W": tf.TensorArray(dtype, size=size),
+        "b": tf.TensorArray(dtype, size=size),
+        "grad_W": tf.TensorArray(dtype, size=size),
+        "grad_b": tf.TensorArray(dtype, size=size),
+    }
+
+    def record(entries, k, loss, W, b, dW, db):
+        values = {"loss": loss, "W": W, "b": b, "grad_W": dW, "grad_b": db}
+        return {name: entries[name].write(k, values[name]) for name in entries}
+
+    status = tf.constant(RAN_ALL_EPOCHS)
+    epochs_run = tf.constant(0)
+    growth = tf.constant(0)
+    previous_loss = tf.constant(np.inf, dtype)
+    first_loss = tf.constant(np.inf, dtype)
+    first_gradient_norm = tf.constant(np.inf, dtype)
+
+    for epoch in tf.range(epochs):
+        # Read W and b before the step moves them: entry `epoch` pairs them
+        # with the loss and gradients measured at exactly these values.
+        W, b = model.W.read_value(), model.b.read_value()
+        loss, dW, db = train_step(model, x, y, learning_rate, momentum)
+        history = record(history, epoch, loss, W, b, dW, db)
+        epochs_run = epoch + 1
+
+        gradient_norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+        if epoch == 0:
+            first_loss = loss
+            first_gradient_norm = gradient_norm
+        growth = tf.where(loss > previous_loss, growth + 1, 0)
+        previous_loss = loss
+
+        if not tf.math.is_finite(loss) or (growth >= GROWTH_EPOCHS and loss > first_loss):
+            status = tf.constant(DIVERGED)
+            break
+        if tol > 0 and gradient_norm <= tol * first_gradient_norm:
+            status = tf.constant(CONVERGED)
+            break
+
+    # The state the last step left behind, measured but not moved.
+    loss, dW, db = loss_and_gradients(model, x, y)
+    history = record(history, epochs_run, loss, model.W.read_value(), model.b.read_value(), dW, db)
+    return {name: entries.stack() for name, entries in history.items()}, epochs_run, status
+
+
+# One compiled version per mode, made once, so repeated calls reuse the traced
+# graph. The first call of each traces run_epochs (Python runs once, recording
+# operations instead of doing them); XLA then also fuses those operations into
+# a few machine-code kernels. Later calls with the same shapes skip all that.
+_DRIVERS = {
+    "none": run_epochs,
+    "function": tf.function(run_epochs),
+    "xla": tf.function(run_epochs, jit_compile=True),
+}
+
+
+@dataclass
+class History:
+    """Per-epoch record; index k is the state after k epochs (0 = the start)."""
+
+    loss: np.ndarray  # [k+1]
+    W: np.ndarray  # [k+1, d]
+    b: np.ndarray  # [k+1]
+    grad_W: np.ndarray  # [k+1, d]
+    grad_b: np.ndarray  # [k+1]
+
+
+@dataclass
+class TrainResult:
+    history: History
+    epochs: int  # epochs actually run
+    converged: bool
+    compile: str
+
+    @property
+    def loss(self):
+        return float(self.history.loss[-1])
+
+
+def train(model, x, y, learning_rate, epochs, tol=0.0, momentum=None, compile="none"):
+    """Train `model` on (x, y) in place and return its history.
+
+    Raises DivergenceError (exit code 3) when the loss blows up; its message
+    gives the epoch, the rate used, the rate above which descent diverges on
+    this data and a rate that works.
+    """
+    if compile not in _DRIVERS:
+        raise LinregError(f"--compile must be one of {', '.join(COMPILE_MODES)}, not {compile!r}")
+    dtype = model.W.dtype
+    x = tf.cast(x, dtype)
+    y = tf.cast(y, dtype)
+    history, epochs_run, status = _DRIVERS[compile](
+        model,
+        x,
+        y,
+        tf.constant(learning_rate, dtype),
+        tf.constant(epochs, tf.int32),
+        tf.constant(tol, dtype),
+        momentum,
+    )
+    n = int(epochs_run) + 1
+    history = History(**{name: values.numpy()[:n] for name, values in history.items()})
+    if int(status) == DIVERGED:
+        raise divergence_error(x, y, learning_rate, int(epochs_run), momentum)
+    return TrainResult(history, int(epochs_run), int(status) == CONVERGED, compile)
+
+
+def divergence_error(x, y, learning_rate, epoch, momentum=None):
+    from linreg.analysis import max_stable_learning_rate
+
+    beta = 0.0 if momentum is None else float(momentum.beta)
+    bound = max_stable_learning_rate(x, y, momentum=beta)
+    return DivergenceError(
+        f"training diverged at epoch {epoch}: learning rate {learning_rate:g} is above "
+        f"{bound:.4g}, the largest rate at which gradient descent converges on this data "
+        f"(from the largest eigenvalue of the loss's Hessian); try --learning-rate {bound / 2:.3g}"
+    )
