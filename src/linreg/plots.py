@@ -1,0 +1,97 @@
+"""Figures, drawn with matplotlib's non-interactive Agg backend (no screen needed).
+
+Each function takes plain numpy arrays and a path, and writes one PNG through
+files.atomic_path, so a figure is either complete or absent.
+"""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from linreg.files import atomic_path  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def data_and_lines(path, x, y, lines):
+    """Scatter of (x, y) with one line per (label, W, b, style) in `lines`."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    ax.scatter(x, y, s=6, alpha=0.35, color="tab:gray", label="data")
+    grid = np.linspace(np.min(x), np.max(x), 2)
+    for label, W, b, style in lines:
+        ax.plot(grid, W * grid + b, style, linewidth=2, label=f"{label}: y = {W:.3f}·x + {b:.3f}")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title("Data, the true line and the learned one")
+    ax.legend(loc="upper left", fontsize=8)
+    _save(fig, path)
+
+
+def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
+    """The loss after each epoch on a log scale (optionally minus a floor)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    epochs = np.arange(len(loss))
+    if floor is None:
+        ax.semilogy(epochs, loss, marker=".", label="loss")
+        ax.set_ylabel("mean squared error (log scale)")
+    else:
+        excess = np.maximum(np.asarray(loss, np.float64) - floor, np.finfo(np.float64).tiny)
+        ax.semilogy(epochs, excess, marker=".", label=f"loss − {floor_label} ({floor:.4f})")
+        ax.set_ylabel("loss above its minimum (log scale)")
+    ax.set_xlabel("epoch")
+    ax.set_title("Loss per epoch")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def parameters_per_epoch(path, W, b, true_W, true_b, least_squares=None):
+    """W and b after each epoch, against the true values (and least squares)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharex=True)
+    epochs = np.arange(len(W))
+    for ax, values, true, name, best in (
+        (axes[0], W, true_W, "W", None if least_squares is None else least_squares[0]),
+        (axes[1], b, true_b, "b", None if least_squares is None else least_squares[1]),
+    ):
+        ax.plot(epochs, values, marker=".", label=f"learned {name}")
+        ax.axhline(true, color="tab:green", linestyle="--", label=f"true {name} = {true:g}")
+        if best is not None:
+            ax.axhline(best, color="tab:red", linestyle=":", label=f"least squares {name} = {best:.4f}")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def loss_surface(path, loss_fn, W_path, b_path, optimum):
+    """Contours of the loss over (W, b) with the path gradient descent took.
+
+    `loss_fn(W_grid, b_grid)` evaluates the loss on 2-D arrays of W and b.
+    """
+    W_path, b_path = np.asarray(W_path), np.asarray(b_path)
+    pad_W = max(1.0, 0.25 * np.ptp(W_path))
+    pad_b = max(1.0, 0.25 * np.ptp(b_path))
+    W_lo, W_hi = min(W_path.min(), optimum[0]) - pad_W, max(W_path.max(), optimum[0]) + pad_W
+    b_lo, b_hi = min(b_path.min(), optimum[1]) - pad_b, max(b_path.max(), optimum[1]) + pad_b
+    W_grid, b_grid = np.meshgrid(np.linspace(W_lo, W_hi, 200), np.linspace(b_lo, b_hi, 200))
+    surface = loss_fn(W_grid, b_grid)
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    levels = np.geomspace(surface.min(), surface.max(), 25)
+    contours = ax.contour(W_grid, b_grid, surface, levels=levels, cmap="viridis", linewidths=0.8)
+    fig.colorbar(contours, ax=ax, label="mean squared error")
+    ax.plot(W_path, b_path, "o-", color="tab:red", markersize=3, linewidth=1, label="gradient descent")
+    ax.plot(W_path[0], b_path[0], "s", color="black", label="start")
+    ax.plot(*optimum, "*", color="gold", markersize=14, markeredgecolor="black", label="least squares")
+    ax.set_xlabel("W")
+    ax.set_ylabel("b")
+    ax.set_title("The loss surface and the path down it")
+    ax.legend(fontsize=8)
+    _save(fig, path)
