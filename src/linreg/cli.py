@@ -74,12 +74,13 @@ def output_dir(text):
 
 
 def output_file(text):
-    """A file to write: its folder must exist and it must not be a folder."""
+    """A file to write: not a folder, and no file standing where its folder goes."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, expected a file name")
-    if not path.parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is a file, not a folder")
     return path
 
 

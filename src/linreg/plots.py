@@ -36,17 +36,17 @@ def data_and_lines(path, x, y, lines):
 
 
 def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
-    """The loss after each epoch on a log scale (optionally minus a floor)."""
+    """The loss after each epoch on a log scale; with `floor`, also how far
+    above that minimum it still is (the part gradient descent can remove)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     epochs = np.arange(len(loss))
-    if floor is None:
-        ax.semilogy(epochs, loss, marker=".", label="loss")
-        ax.set_ylabel("mean squared error (log scale)")
-    else:
-        excess = np.maximum(np.asarray(loss, np.float64) - floor, np.finfo(np.float64).tiny)
-        ax.semilogy(epochs, excess, marker=".", label=f"loss − {floor_label} ({floor:.4f})")
-        ax.set_ylabel("loss above its minimum (log scale)")
+    ax.semilogy(epochs, loss, marker=".", label="loss")
+    if floor is not None:
+        excess = np.asarray(loss, np.float64) - floor
+        shown = excess > 0
+        ax.semilogy(epochs[shown], excess[shown], marker=".", label=f"loss − {floor_label} ({floor:.4g})")
     ax.set_xlabel("epoch")
+    ax.set_ylabel("mean squared error (log scale)")
     ax.set_title("Loss per epoch")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)

@@ -251,7 +251,9 @@ def train(model, x, y, learning_rate, epochs, tol=0.0, momentum=None, compile="n
     n = int(epochs_run) + 1
     history = History(**{name: values.numpy()[:n] for name, values in history.items()})
     if int(status) == DIVERGED:
-        raise divergence_error(x, y, learning_rate, int(epochs_run), momentum)
+        error = divergence_error(x, y, learning_rate, int(epochs_run), momentum)
+        error.history = history  # what happened up to the blow-up, for the log
+        raise error
     return TrainResult(history, int(epochs_run), int(status) == CONVERGED, compile)
 
 
