@@ -12,17 +12,12 @@ def _import_tensorflow_quietly():
     TensorFlow's native libraries print lines about oneDNN, CPU features and
     missing CUDA drivers while loading and while looking for devices. They are
     noise for a command-line tool whose stderr should hold only its own
-    `error: …` line. TF_CPP_MIN_LOG_LEVEL only silences them when set before
-    the process starts, so we point file descriptor 2 at /dev/null for the
-    import and the device scan, then put it back. Python exceptions are not
-    affected: they are printed by Python after stderr is restored. Anyone who
-    sets TF_CPP_MIN_LOG_LEVEL themselves gets TensorFlow's own behaviour.
+    `error: …` line, and this build prints them whatever TF_CPP_MIN_LOG_LEVEL
+    says. So file descriptor 2 points at /dev/null for the import and the
+    device scan, then is put back. Python exceptions are not affected: Python
+    prints them after stderr is restored.
     """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
-        import tensorflow  # noqa: F401
-
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:

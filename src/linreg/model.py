@@ -14,6 +14,7 @@ With d = 1 this is the school-book line y = 3x + 2; with d = 16 it is a plane
 in 16 dimensions. The code below does not care which: that is why W is a
 vector and not a single number.
 """
+import numpy as np
 import tensorflow as tf
 
 
@@ -44,9 +45,10 @@ class LinearModel(tf.Module):
         # only changes how far it has to travel (the loss of a linear model
         # has a single valley, so there is no "wrong" start that traps it).
         # `W` may be one number (repeated for every feature) or one per feature.
-        W0 = tf.broadcast_to(tf.cast(W, dtype), [n_features])
+        dtype = tf.as_dtype(dtype)
+        W0 = np.broadcast_to(np.asarray(W, dtype.as_numpy_dtype), [n_features])
         self.W = tf.Variable(W0, name="W")
-        self.b = tf.Variable(tf.cast(b, dtype), name="b")
+        self.b = tf.Variable(np.asarray(b, dtype.as_numpy_dtype), name="b")
 
     @property
     def n_features(self):

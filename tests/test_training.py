@@ -1,0 +1,156 @@
+"""The step and the loop: the tape's gradients, convergence, divergence, reproducibility."""
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from linreg import analysis
+from linreg.data import synthetic
+from linreg.errors import DivergenceError
+from linreg.model import LinearModel
+from linreg.training import Momentum, loss_and_gradients, train, train_step
+
+finite = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def problems(draw):
+    n = draw(st.integers(1, 40))
+    d = draw(st.integers(1, 4))
+    x = draw(arrays(np.float64, (n, d), elements=finite))
+    y = draw(arrays(np.float64, (n,), elements=finite))
+    W = draw(arrays(np.float64, (d,), elements=finite))
+    b = draw(finite)
+    return x, y, W, b
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems())
+def test_tape_gradients_equal_the_analytic_gradients(problem):
+    x, y, W, b = problem
+    model = LinearModel(x.shape[1], W=W, b=b, dtype=tf.float64)
+    loss, dW, db = loss_and_gradients(model, tf.constant(x), tf.constant(y))
+
+    residual = y - (x @ W + b)
+    expected_dW = -2 * np.mean(x * residual[:, None], axis=0)  # -2·mean(x·(y - ŷ))
+    expected_db = -2 * np.mean(residual)  # -2·mean(y - ŷ)
+    scale = 1 + np.max(np.abs(x)) * np.max(np.abs(residual))
+    np.testing.assert_allclose(loss.numpy(), np.mean(residual**2), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(dW.numpy(), expected_dW, rtol=1e-9, atol=1e-12 * scale)
+    np.testing.assert_allclose(db.numpy(), expected_db, rtol=1e-9, atol=1e-12 * scale)
+
+
+def test_a_step_moves_each_variable_against_its_gradient():
+    x, y = synthetic(100, seed=3)
+    model = LinearModel(1, W=5.0, b=0.0)
+    W0, b0 = model.W.numpy().copy(), model.b.numpy().copy()
+    loss, dW, db = train_step(model, x, y, 0.1)
+    np.testing.assert_allclose(model.W.numpy(), W0 - 0.1 * dW.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(model.b.numpy(), b0 - 0.1 * db.numpy(), rtol=1e-6)
+    assert float(loss_and_gradients(model, x, y)[0]) < float(loss)
+
+
+def test_without_noise_training_recovers_the_true_line():
+    x, y = synthetic(1000, true_w=3.0, true_b=2.0, noise=0.0, seed=4)
+    model = LinearModel(1, W=5.0)
+    train(model, x, y, learning_rate=0.1, epochs=300)
+    assert abs(model.W.numpy()[0] - 3.0) < 1e-4
+    assert abs(model.b.numpy() - 2.0) < 1e-4
+
+
+def test_with_noise_training_reaches_the_least_squares_solution():
+    x, y = synthetic(1000, noise=1.0, seed=5)
+    W_ls, b_ls = analysis.least_squares(x, y)
+    model = LinearModel(1, W=5.0)
+    result = train(model, x, y, learning_rate=0.1, epochs=300)
+    assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-4
+    assert abs(model.b.numpy() - b_ls) < 1e-4
+    # ... which is not the true line: the noise moved the best fit.
+    assert abs(W_ls[0] - 3.0) > 1e-3 or abs(b_ls - 2.0) > 1e-3
+    assert result.history.loss[-1] <= result.history.loss[0]
+
+
+def test_least_squares_matches_numpy():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(200, 3)) * [1.0, 10.0, 0.1]
+    y = x @ [1.0, -2.0, 3.0] + 0.5 + rng.normal(size=200)
+    W, b = analysis.least_squares(x, y)
+    expected = np.linalg.lstsq(np.column_stack([x, np.ones(200)]), y, rcond=None)[0]
+    np.testing.assert_allclose(np.append(W, b), expected, rtol=1e-10)
+
+
+def test_hessian_from_nested_tapes_is_two_over_n_times_the_gram_matrix():
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(50, 2))
+    y = rng.normal(size=50)
+    design = np.column_stack([x, np.ones(50)])
+    np.testing.assert_allclose(analysis.hessian(x, y), 2 / 50 * design.T @ design, rtol=1e-12)
+    np.testing.assert_allclose(
+        analysis.max_stable_learning_rate(x, y), 2 / np.linalg.eigvalsh(2 / 50 * design.T @ design)[-1], rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_the_computed_bound_separates_convergence_from_divergence(factor):
+    x, y = synthetic(500, seed=8)
+    bound = analysis.max_stable_learning_rate(x, y)
+    model = LinearModel(1, W=5.0)
+    if factor < 1:
+        train(model, x, y, learning_rate=factor * bound, epochs=600)
+        W_ls, b_ls = analysis.least_squares(x, y)
+        assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-3
+        assert abs(model.b.numpy() - b_ls) < 1e-3
+    else:
+        with pytest.raises(DivergenceError) as caught:
+            train(model, x, y, learning_rate=factor * bound, epochs=600)
+        message = str(caught.value)
+        assert "diverged at epoch" in message and f"{bound:.4g}" in message
+        assert caught.value.exit_code == 3
+        suggested = float(message.rsplit("--learning-rate ", 1)[1])
+        assert suggested < bound
+        train(LinearModel(1, W=5.0), x, y, learning_rate=suggested, epochs=100)  # and it works
+
+
+def test_an_infinite_loss_stops_training_at_once():
+    x, y = synthetic(100, seed=9)
+    with pytest.raises(DivergenceError) as caught:
+        train(LinearModel(1, W=5.0), x, y, learning_rate=1e6, epochs=1000)
+    history = caught.value.history
+    assert len(history.loss) < 200 and not np.isfinite(history.loss[-1])
+
+
+def test_the_same_seed_gives_an_identical_history():
+    def history(seed):
+        x, y = synthetic(300, seed=seed)
+        return train(LinearModel(1, W=5.0), x, y, learning_rate=0.1, epochs=20).history
+
+    first, again, other = history(11), history(11), history(12)
+    for name in ("loss", "W", "b", "grad_W", "grad_b"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    assert not np.array_equal(first.loss, other.loss)
+
+
+def test_history_records_the_start_and_every_epoch():
+    x, y = synthetic(100, seed=13)
+    result = train(LinearModel(1, W=5.0, b=0.0), x, y, learning_rate=0.1, epochs=7)
+    h = result.history
+    assert result.epochs == 7 and len(h.loss) == 8 and h.W.shape == (8, 1)
+    assert h.W[0, 0] == 5.0 and h.b[0] == 0.0
+    # entry k+1 is entry k moved against entry k's gradient
+    np.testing.assert_allclose(h.W[1:], h.W[:-1] - 0.1 * h.grad_W[:-1], rtol=1e-6)
+    np.testing.assert_allclose(h.b[1:], h.b[:-1] - 0.1 * h.grad_b[:-1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_reaches_least_squares_and_stops_on_tolerance(nesterov):
+    x, y = synthetic(400, seed=14)
+    W_ls, b_ls = analysis.least_squares(x, y)
+    model = LinearModel(1, W=5.0)
+    result = train(model, x, y, 0.1, 1000, tol=1e-6, momentum=Momentum(model, 0.5, nesterov=nesterov))
+    assert result.converged and result.epochs < 1000
+    assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-4 and abs(model.b.numpy() - b_ls) < 1e-4
+    g = np.hypot(result.history.grad_W[-2, 0], result.history.grad_b[-2])
+    g0 = np.hypot(result.history.grad_W[0, 0], result.history.grad_b[0])
+    assert g <= 1e-6 * g0
