@@ -102,6 +102,13 @@ def run(args):
     say(*_log_lines(history))
 
     # 5. How good is the result? Against the truth and against the exact answer.
+    # Gradient descent minimises the loss on the data it is given, so the
+    # best it can do is the least-squares line of *these* points. The noise
+    # added to every y has, by chance, a slight slope and offset of its own
+    # over these particular x's, and the least-squares line absorbs them: it
+    # sits near (true_w, true_b), off by roughly noise/√N, never exactly on
+    # it. Training longer only approaches that line more closely; a larger or
+    # quieter sample moves the line itself towards the truth.
     ls_W, ls_b = analysis.least_squares(x, y)
     ls_W = float(ls_W[0])
     W, b = float(history.W[-1, 0]), float(history.b[-1])
