@@ -29,7 +29,11 @@ import tensorflow as tf
 from linreg.errors import DivergenceError, LinregError
 from linreg.model import mean_squared_error
 
+# How the loop runs. "none", "function" and "xla" are the three ways to run
+# it (explained above `_DRIVERS` below); "auto" picks one of them for the
+# problem at hand (see `resolve_compile`). Every choice runs the same step.
 COMPILE_MODES = ("none", "function", "xla")
+COMPILE_CHOICES = ("auto",) + COMPILE_MODES
 
 # How run_epochs ended (an integer, so it can live inside a compiled graph).
 RAN_ALL_EPOCHS, CONVERGED, DIVERGED = 0, 1, 2
@@ -193,15 +197,89 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
     return {name: entries.stack() for name, entries in history.items()}, epochs_run, status
 
 
-# One compiled version per mode, made once, so repeated calls reuse the traced
-# graph. The first call of each traces run_epochs (Python runs once, recording
-# operations instead of doing them); XLA then also fuses those operations into
-# a few machine-code kernels. Later calls with the same shapes skip all that.
+# What compiling changes
+# ---------------------
+# The three drivers run the very same Python function, run_epochs, and so the
+# very same train_step, loss_and_gradients, model and loss. What differs is
+# who executes it and how much work each epoch costs besides the arithmetic.
+#
+# "none" (eager). Python executes run_epochs line by line. Every TensorFlow
+#   operation -- the matvec, the subtraction, the square, the mean, each piece
+#   of the backward pass the tape replays, each assign_sub, each history write
+#   -- is a separate call from Python into TensorFlow's C++ runtime, which
+#   checks its inputs, picks a kernel, allocates the output and runs it. That
+#   costs a few microseconds per operation and there are about a hundred per
+#   epoch, so a small data set spends almost all its time on bookkeeping:
+#   about 1 to 2 ms per epoch on 1,000 examples, where the arithmetic itself
+#   takes a few microseconds. It is also the only mode in which you can put a
+#   print() or a breakpoint inside the loop and see real numbers, which is why
+#   it stays the teaching path.
+#
+# "function" (`tf.function`). The first call *traces* run_epochs: Python runs
+#   it once with symbolic tensors, and AutoGraph rewrites the `for` over
+#   `tf.range`, the `if`s and the `break`s into graph control flow (one
+#   `tf.while_loop` for the epochs). The result is a dataflow graph of the
+#   whole training run. Later calls hand that graph to the C++ executor, which
+#   runs every epoch without coming back to Python: the per-operation Python
+#   cost disappears, and Grappler (TensorFlow's graph optimiser) prunes and
+#   folds what it can. The kernels are still TensorFlow's own, one per
+#   operation, each reading its inputs from memory and writing its output
+#   back: at large N every elementwise operation is a separate pass over an
+#   array of N numbers. Those kernels (Eigen's) are vectorised and use both
+#   cores, which is why this mode wins when the matrix-vector products over
+#   many features dominate the epoch. Tracing costs a fraction of a second,
+#   once per new combination of shapes and dtypes.
+#
+# "xla" (`tf.function(jit_compile=True)`). The traced graph is handed to XLA,
+#   a compiler: it sees the whole loop at once, removes the TensorArray and
+#   variable bookkeeping, fuses chains of elementwise operations (x·W + b - y,
+#   then the square) into single loops that do not write intermediate arrays,
+#   and emits machine code for this exact shape. The epoch loop becomes a
+#   native loop, so a small problem costs about two microseconds per epoch,
+#   hundreds of times less than eager. The price: a compile of a few tenths
+#   of a second, repeated for every new shape and every new epoch count (the
+#   history arrays have epochs + 1 rows, and XLA needs every size fixed at
+#   compile time). And on the CPU XLA emits each reduction -- the loss, dW,
+#   db -- as its own loop that recomputes the fused residual, and its own
+#   matrix-vector code is slower than Eigen's at many features; so at large N
+#   the data is still read several times per epoch (docs/performance.md has
+#   the measurements).
+#
+# The compiled versions are made once, here, so that repeated calls reuse the
+# traced graph (and XLA's compiled code) instead of starting over.
 _DRIVERS = {
     "none": run_epochs,
     "function": tf.function(run_epochs),
     "xla": tf.function(run_epochs, jit_compile=True),
 }
+
+# The "auto" rule, from measurements on a 2-core CPU (docs/performance.md):
+#
+# 1. Short runs stay eager. Compiling costs a fixed 0.2-0.7 s (tracing, plus
+#    XLA's compile), and it saves the eager mode's per-epoch overhead of about
+#    2 ms. Below EAGER_MAX_EPOCHS epochs the saving cannot repay the compile,
+#    so eager is the fastest way to the answer, whatever the data size (at
+#    large N eager is within about 1.5x of the compiled modes anyway, because
+#    the arithmetic dominates there).
+# 2. Longer runs are compiled with XLA, whose fused whole-loop program is the
+#    fastest at small and medium sizes and for few features ...
+# 3. ... except when the epoch is dominated by matrix-vector products over a
+#    large [N, d] matrix (d > 1 and N·d at least FUNCTION_MIN_ELEMENTS): there
+#    Eigen's multi-threaded kernels, which the "function" mode uses, beat the
+#    single-threaded loops XLA generates for them on the CPU.
+EAGER_MAX_EPOCHS = 200
+FUNCTION_MIN_ELEMENTS = 2**22
+
+
+def resolve_compile(compile, n_examples, n_features, epochs):
+    """The concrete mode ("none", "function" or "xla") that `compile` means here."""
+    if compile != "auto":
+        return compile
+    if epochs < EAGER_MAX_EPOCHS:
+        return "none"
+    if n_features > 1 and n_examples * n_features >= FUNCTION_MIN_ELEMENTS:
+        return "function"
+    return "xla"
 
 
 @dataclass
@@ -227,18 +305,22 @@ class TrainResult:
         return float(self.history.loss[-1])
 
 
-def train(model, x, y, learning_rate, epochs, tol=0.0, momentum=None, compile="none"):
+def train(model, x, y, learning_rate, epochs, tol=0.0, momentum=None, compile="auto"):
     """Train `model` on (x, y) in place and return its history.
+
+    `compile` is one of COMPILE_CHOICES; "auto" picks the mode with
+    `resolve_compile`, and the result's `compile` says which mode ran.
 
     Raises DivergenceError (exit code 3) when the loss blows up; its message
     gives the epoch, the rate used, the rate above which descent diverges on
     this data and a rate that works.
     """
-    if compile not in _DRIVERS:
-        raise LinregError(f"--compile must be one of {', '.join(COMPILE_MODES)}, not {compile!r}")
+    if compile not in COMPILE_CHOICES:
+        raise LinregError(f"--compile must be one of {', '.join(COMPILE_CHOICES)}, not {compile!r}")
     dtype = model.W.dtype
     x = tf.cast(x, dtype)
     y = tf.cast(y, dtype)
+    compile = resolve_compile(compile, int(x.shape[0]), int(x.shape[1]), epochs)
     history, epochs_run, status = _DRIVERS[compile](
         model,
         x,
