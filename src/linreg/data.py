@@ -1,5 +1,19 @@
-"""Data: the demo's synthetic line."""
+"""Data: the demo's synthetic line, and the user's own CSV files.
+
+A CSV is read with Python's csv module, checked where it enters (every
+problem is reported with the file, line and column and what to do), and
+standardized before training.
+"""
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 import tensorflow as tf
+
+from linreg.errors import LinregError
 
 
 def synthetic(samples, true_w=3.0, true_b=2.0, noise=1.0, seed=0):
@@ -14,3 +28,265 @@ def synthetic(samples, true_w=3.0, true_b=2.0, noise=1.0, seed=0):
     noise_draw = generator.normal([samples])
     y = true_w * x[:, 0] + true_b + noise * noise_draw
     return x, y
+
+
+
+def correlated(samples, features, correlation=0.99, noise=0.5, seed=0):
+    """A numerically hard regression problem with known coefficients, float64.
+
+    Every feature is sqrt(ρ)·(one shared factor) + sqrt(1 - ρ)·(its own noise),
+    so any two are correlated with coefficient ρ; then feature j is scaled to a
+    standard deviation between 0.1 and 500,000 (log-spaced) and shifted by up
+    to ten of those. The true weights give every feature a contribution of
+    similar size; y = x·W + 3 + noise·N(0, 1). Returns x [N, d], y [N], W, b.
+    """
+    rng = np.random.default_rng(seed)
+    shared = rng.standard_normal((samples, 1))
+    z = math.sqrt(correlation) * shared + math.sqrt(1.0 - correlation) * rng.standard_normal((samples, features))
+    scales = np.logspace(-1, math.log10(5e5), features)
+    x = z * scales + rng.uniform(-10.0, 10.0, features) * scales
+    W = rng.choice([-1.0, 1.0], features) * rng.uniform(1.0, 2.0, features) / scales
+    b = 3.0
+    y = x @ W + b + noise * rng.standard_normal(samples)
+    return x, y, W, b
+
+# --- the user's own data: reading and checking a CSV -------------------------
+
+@dataclass
+class Table:
+    """The numbers of a CSV, ready for fitting: x [N, d] and y [N], float64."""
+
+    path: Path
+    features: list
+    target: str
+    x: np.ndarray
+    y: np.ndarray
+    lines: np.ndarray  # the file's line number of each row, for messages
+
+
+def read_text(path):
+    """The file's text, or an error that says why it cannot be had."""
+    path = Path(path)
+    if not path.exists():
+        raise LinregError(f"{path}: no such file")
+    if path.is_dir():
+        raise LinregError(f"{path} is a folder, expected a CSV file")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise LinregError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        # utf-8-sig also accepts (and drops) the byte-order mark some
+        # spreadsheet programs put at the start of a UTF-8 file.
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise LinregError(
+            f"{path}: line {line} is not valid UTF-8 (byte 0x{raw[error.start]:02x}); "
+            "save the file as UTF-8 and try again"
+        ) from None
+
+
+def read_rows(path):
+    """(header, [(line number, cells), ...]) with Python's csv module.
+
+    Blank lines are skipped (a trailing newline or two is common); every
+    other row must have as many cells as the header.
+    """
+    text = read_text(path)
+    if not text.strip():
+        raise LinregError(f"{path} is empty; expected a header row with column names, then rows of numbers")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows = []
+    try:
+        for cells in reader:
+            if cells and any(cell.strip() for cell in cells):
+                rows.append((reader.line_num, cells))
+    except csv.Error as error:
+        raise LinregError(f"{path}: line {reader.line_num}: not valid CSV ({error})") from None
+    line, header = rows[0]
+    header = [name.strip() for name in header]
+    for column, name in enumerate(header, start=1):
+        if not name:
+            raise LinregError(f"{path}: line {line}: column {column} of the header has no name; name every column")
+        if header.index(name) != column - 1:
+            raise LinregError(
+                f"{path}: line {line}: the column name {name!r} appears twice in the header; "
+                "give every column its own name"
+            )
+    body = rows[1:]
+    if not body:
+        raise LinregError(f"{path} has a header but no data rows; add at least one row of numbers")
+    for line, cells in body:
+        if len(cells) != len(header):
+            raise LinregError(
+                f"{path}: line {line} has {len(cells)} cells but the header has {len(header)} columns; "
+                "every row needs one value per column"
+            )
+    return header, body
+
+
+def _number(path, line, column, text):
+    text = text.strip()
+    if not text:
+        raise LinregError(f"{path}: line {line}, column {column!r} is empty; fill it in or remove the row")
+    try:
+        value = float(text)
+    except ValueError:
+        raise LinregError(f"{path}: line {line}, column {column!r}: {text!r} is not a number; correct it or remove the row") from None
+    if not math.isfinite(value):
+        raise LinregError(
+            f"{path}: line {line}, column {column!r} is {text!r}; only finite numbers can be fitted, "
+            "fill it in or remove the row"
+        )
+    return value
+
+
+def read_columns(path, columns, rows=None):
+    """The named columns of a CSV as a float64 array [N, len(columns)], and
+    the file line of each row. Only these columns have to be numeric.
+    `rows` is what read_rows returned, when the file has been read already."""
+    header, body = read_rows(path) if rows is None else rows
+    missing = [name for name in columns if name not in header]
+    if missing:
+        raise LinregError(f"{path} has no column {missing[0]!r}; its columns are {', '.join(header)}")
+    index = [header.index(name) for name in columns]
+    values = np.array(
+        [[_number(path, line, name, cells[i]) for name, i in zip(columns, index)] for line, cells in body],
+        dtype=np.float64,
+    ).reshape(len(body), len(columns))
+    return values, np.array([line for line, _ in body])
+
+
+def read_table(path, target, features=None):
+    """Read `target` and `features` (default: every other column) from a CSV
+    and check they can be fitted: numbers only, no constant feature, more
+    rows than coefficients, no feature that is a combination of others."""
+    path = Path(path)
+    rows = read_rows(path)
+    header = rows[0]
+    if target not in header:
+        raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
+    if features is None:
+        features = [name for name in header if name != target]
+        if not features:
+            raise LinregError(f"{path} has only the target column {target!r}; a fit needs at least one feature")
+    else:
+        for name in features:
+            if name not in header:
+                raise LinregError(
+                    f"{path} has no column {name!r} given in --features; its columns are {', '.join(header)}"
+                )
+            if name == target:
+                raise LinregError(f"--features includes the target {target!r}; a column cannot predict itself")
+            if features.count(name) > 1:
+                raise LinregError(f"--features names {name!r} twice; name each feature once")
+    values, lines = read_columns(path, [target, *features], rows)
+    table = Table(path, list(features), target, values[:, 1:], values[:, 0], lines)
+    check_fittable(table)
+    return table
+
+
+# How far (relative to its own size) a standardized column may lie from the
+# span of the columns before it and still count as "an exact combination of
+# them". Rounding in a CSV of ordinary floats leaves about 1e-15; genuinely
+# new information is far above 1e-9.
+COMBINATION_TOLERANCE = 1e-9
+
+
+def check_fittable(table):
+    path, n, d = table.path, len(table.y), len(table.features)
+    if n <= d + 1:
+        raise LinregError(
+            f"{path} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients (an intercept and {d} features); "
+            f"it needs at least {d + 2} rows to fit them and estimate their errors"
+        )
+    for j, name in enumerate(table.features):
+        if np.all(table.x[:, j] == table.x[0, j]):
+            raise LinregError(
+                f"{path}: feature column {name!r} is constant ({table.x[0, j]:g} on every row); "
+                "the intercept already plays that role, so leave it out with --features"
+            )
+    if np.all(table.y == table.y[0]):
+        raise LinregError(f"{path}: target column {table.target!r} is constant; there is nothing to fit")
+    combination = linear_combination(standardize(table.x, table.y).x)
+    if combination is not None:
+        j, others = combination
+        names = ", ".join(repr(table.features[k]) for k in others) or "the intercept"
+        raise LinregError(
+            f"{path}: feature column {table.features[j]!r} is an exact linear combination of {names}, "
+            "so its coefficient cannot be told apart from theirs; leave it out with --features"
+        )
+
+
+def linear_combination(x_standardized):
+    """The first column that is a linear combination of the ones before it
+    (plus a constant), as (its index, the indices it is made of), or None.
+
+    A QR decomposition builds an orthogonal basis column by column: |R[j, j]|
+    is the length of the part of column j that the columns before it cannot
+    explain. The columns are centred (so the constant is already taken out)
+    and scaled to length √N, so "tiny" has one meaning for all of them.
+    """
+    n = len(x_standardized)
+    Q, R = np.linalg.qr(x_standardized)
+    diagonal = np.abs(np.diag(R)) / math.sqrt(n)
+    for j in np.flatnonzero(diagonal < COMBINATION_TOLERANCE):
+        # Coefficients that make column j out of the columns before it.
+        coefficients = np.linalg.lstsq(x_standardized[:, :j], x_standardized[:, j], rcond=None)[0]
+        others = [k for k in range(j) if abs(coefficients[k]) > 1e-6]
+        return int(j), others
+    return None
+
+
+@dataclass
+class Standardized:
+    """Data moved to zero mean and unit standard deviation, and the way back.
+
+    x_mean, x_scale : [d]   each feature's mean and standard deviation
+    y_mean, y_scale : ()    the target's
+    x, y            : the standardized data, float64
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float
+    y_scale: float
+    x: np.ndarray
+    y: np.ndarray
+
+    def coefficients(self, W, b):
+        """Standardized-space (W, b) in the original units, float64.
+
+        The model learned  (y - y_mean)/y_scale = Σ W_j (x_j - x_mean_j)/x_scale_j + b.
+        Multiplying out: y = Σ (y_scale W_j / x_scale_j) x_j
+                             + y_mean + y_scale b - Σ (y_scale W_j / x_scale_j) x_mean_j.
+        """
+        W = np.asarray(W, np.float64) * self.y_scale / self.x_scale
+        b = self.y_mean + self.y_scale * float(b) - float(np.dot(W, self.x_mean))
+        return W, b
+
+
+def standardize(x, y):
+    """Centre every column on its mean and divide by its standard deviation.
+
+    Why gradient descent needs this: the learning rate is one number for all
+    coefficients, but a feature measured in the hundred-thousands makes the
+    loss millions of times steeper along its coefficient than a feature
+    measured in tenths. A rate small enough not to explode along the steep
+    direction then barely moves the flat one. After standardizing, every
+    feature has the same spread, the bowl is as round as the correlations
+    between features allow, and one rate suits all directions. Centring
+    also separates the intercept from the weights (its Hessian block becomes
+    independent of theirs) and removes the large common offset before any
+    rounding happens. The target is standardized too, so the loss starts
+    near 1 whatever the units of y.
+
+    This is done once, in float64, before training; the coefficients are
+    converted back to the original units afterwards (Standardized.coefficients).
+    """
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    x_mean, y_mean = x.mean(axis=0), float(y.mean())
+    x_scale, y_scale = x.std(axis=0), float(y.std())
+    return Standardized(x_mean, x_scale, y_mean, y_scale, (x - x_mean) / x_scale, (y - y_mean) / y_scale)

@@ -343,7 +343,8 @@ def divergence_error(x, y, learning_rate, epoch, momentum=None):
     from linreg.analysis import max_stable_learning_rate
 
     beta = 0.0 if momentum is None else float(momentum.beta)
-    bound = max_stable_learning_rate(x, y, momentum=beta)
+    nesterov = momentum is not None and momentum.nesterov
+    bound = max_stable_learning_rate(x, y, momentum=beta, nesterov=nesterov)
     return DivergenceError(
         f"training diverged at epoch {epoch}: learning rate {learning_rate:g} is above "
         f"{bound:.4g}, the largest rate at which gradient descent converges on this data "

@@ -1,0 +1,138 @@
+"""The statistics of a fit against statsmodels' OLS, and the curvature and
+step-size bounds against numpy's eigenvalues and against actual training."""
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+import tensorflow as tf
+
+from linreg import analysis, data, training
+from linreg.fit import step_size
+from linreg.model import LinearModel
+
+
+@pytest.fixture(scope="module")
+def problem():
+    x, y, _, _ = data.correlated(400, 6, correlation=0.9, noise=2.0, seed=3)
+    return x, y
+
+
+def test_ols_statistics_match_statsmodels(problem):
+    x, y = problem
+    ols = sm.OLS(y, sm.add_constant(x)).fit()
+    W, b = analysis.least_squares(x, y)
+    stats = analysis.ols_statistics(x, y, W, b)
+    ci = ols.conf_int(alpha=0.05)
+    np.testing.assert_allclose(stats.coefficients, ols.params, rtol=1e-7)
+    np.testing.assert_allclose(stats.std_errors, ols.bse, rtol=1e-7)
+    np.testing.assert_allclose(stats.t, ols.tvalues, rtol=1e-7)
+    np.testing.assert_allclose(stats.p_values, ols.pvalues, rtol=1e-6, atol=1e-300)
+    np.testing.assert_allclose(stats.ci_low, ci[:, 0], rtol=1e-7)
+    np.testing.assert_allclose(stats.ci_high, ci[:, 1], rtol=1e-7)
+    assert stats.r_squared == pytest.approx(ols.rsquared, rel=1e-10)
+    assert stats.adj_r_squared == pytest.approx(ols.rsquared_adj, rel=1e-10)
+    assert stats.residual_sd == pytest.approx(math.sqrt(ols.scale), rel=1e-10)
+    assert stats.n == len(y) and stats.df_residual == int(ols.df_resid)
+
+
+def test_ols_statistics_from_their_formulas():
+    """One feature: the school-book formulas, written out independently."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 10, 30)
+    y = 1.5 * x - 4 + rng.normal(0, 3, 30)
+    sxx = np.sum((x - x.mean()) ** 2)
+    slope = np.sum((x - x.mean()) * (y - y.mean())) / sxx
+    intercept = y.mean() - slope * x.mean()
+    residuals = y - slope * x - intercept
+    s = math.sqrt(np.sum(residuals**2) / 28)
+    se_slope = s / math.sqrt(sxx)
+    se_intercept = s * math.sqrt(1 / 30 + x.mean() ** 2 / sxx)
+    stats = analysis.ols_statistics(x[:, None], y, [slope], intercept)
+    np.testing.assert_allclose(stats.std_errors, [se_intercept, se_slope], rtol=1e-10)
+    assert stats.residual_sd == pytest.approx(s, rel=1e-12)
+    r = np.corrcoef(x, y)[0, 1]
+    assert stats.r_squared == pytest.approx(r**2, rel=1e-10)
+
+
+def test_curvature_full_hessian_matches_numpy(problem):
+    x, y = problem
+    scaled = data.standardize(*problem)
+    A = np.column_stack([scaled.x, np.ones(len(y))])
+    expected = np.linalg.eigvalsh(2.0 / len(y) * A.T @ A)
+    found = analysis.curvature(scaled.x, scaled.y)
+    assert found.method == "full Hessian"
+    assert found.largest == pytest.approx(expected[-1], rel=1e-10)
+    assert found.smallest == pytest.approx(expected[0], rel=1e-10)
+
+
+def test_power_iteration_on_hessian_vector_products(monkeypatch):
+    """Force the large-d path on a problem small enough to check exactly."""
+    x, y, _, _ = data.correlated(300, 8, correlation=0.5, seed=5)
+    scaled = data.standardize(x, y)
+    A = np.column_stack([scaled.x, np.ones(len(y))])
+    expected = np.linalg.eigvalsh(2.0 / len(y) * A.T @ A)
+    monkeypatch.setattr(analysis, "FULL_HESSIAN_MAX_FEATURES", 4)
+    found = analysis.curvature(scaled.x, scaled.y)
+    assert found.method.startswith("power iteration")
+    assert found.largest == pytest.approx(expected[-1], rel=1e-6)
+    assert found.smallest == pytest.approx(expected[0], rel=1e-2)
+    assert found.largest <= expected[-1] * (1 + 1e-12)  # approached from below
+
+
+def test_hessian_vector_product_is_the_hessian_times_v(problem):
+    x, y = problem
+    v = np.random.default_rng(0).standard_normal(x.shape[1] + 1)
+    model = LinearModel(x.shape[1], dtype=tf.float64)
+    dW, db = analysis.hessian_vector_product(model, tf.constant(x), tf.constant(y), tf.constant(v[:-1]), v[-1])
+    expected = analysis.hessian(x, y) @ v
+    np.testing.assert_allclose(np.concatenate([dW.numpy(), [db.numpy()]]), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("beta, nesterov", [(0.0, False), (0.8, False), (0.8, True)])
+def test_stable_rate_factor_is_where_training_starts_to_diverge(beta, nesterov):
+    """Just below the bound the loss falls; just above it training diverges."""
+    x = np.linspace(-1.0, 1.0, 64)[:, None]
+    y = 2.0 * x[:, 0] + 1.0  # both directions start away from the minimum
+    bound = analysis.max_stable_learning_rate(x, y, momentum=beta, nesterov=nesterov)
+
+    def final_loss(rate):
+        model = LinearModel(1, W=0.0, dtype=tf.float64)
+        momentum = None if beta == 0 and not nesterov else training.Momentum(model, beta, nesterov=nesterov)
+        try:
+            return training.train(model, x, y, rate, 400, momentum=momentum, compile="function").loss
+        except training.DivergenceError:
+            return math.inf
+
+    assert final_loss(0.97 * bound) < 1e-6
+    assert final_loss(1.03 * bound) == math.inf
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
+def test_auto_step_is_inside_the_stability_bound(optimizer):
+    curvature = analysis.Curvature(largest=40.0, smallest=0.02, method="given")
+    rate, beta = step_size(curvature, optimizer)
+    assert 0 < rate * curvature.largest < analysis.stable_rate_factor(beta, optimizer == "nesterov")
+    assert (beta > 0.9) == (optimizer != "gd")
+
+
+def test_standardize_and_back():
+    x, y, _, _ = data.correlated(200, 4, seed=2)
+    scaled = data.standardize(x, y)
+    np.testing.assert_allclose(scaled.x.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(scaled.x.std(axis=0), 1, rtol=1e-12)
+    # The least-squares fit in the standardized space, taken back to the
+    # original units, is the least-squares fit of the original data.
+    W_s, b_s = np.linalg.lstsq(np.column_stack([scaled.x, np.ones(200)]), scaled.y, rcond=None)[0][[0, 1, 2, 3]], 0.0
+    W, b = scaled.coefficients(W_s, b_s)
+    prediction = x @ W + b
+    np.testing.assert_allclose(prediction, scaled.y_mean + scaled.y_scale * (scaled.x @ W_s), rtol=1e-9)
+
+
+def test_linear_combination_is_found_and_named():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 4))
+    assert data.linear_combination(data.standardize(x, x[:, 0]).x) is None
+    x[:, 2] = 3 * x[:, 0] - x[:, 3] + 7  # column 2 made from 0 and 3 ...
+    x[:, [2, 3]] = x[:, [3, 2]]  # ... and moved last, so it is the one named
+    assert data.linear_combination(data.standardize(x, x[:, 0]).x) == (3, [0, 2])
