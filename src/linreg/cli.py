@@ -88,9 +88,9 @@ def output_file(text):
 
 
 def _commands():
-    from linreg import demo
+    from linreg import demo, fit, predict
 
-    return {"demo": demo}
+    return {"demo": demo, "fit": fit, "predict": predict}
 
 
 def build_parser():

@@ -95,3 +95,27 @@ def loss_surface(path, loss_fn, W_path, b_path, optimum):
     ax.set_title("The loss surface and the path down it")
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def predicted_vs_actual(path, actual, predicted, target="y"):
+    """Each row's prediction against its true value; a perfect fit lies on the diagonal."""
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    ax.scatter(actual, predicted, s=8, alpha=0.5, color="tab:blue")
+    low, high = float(min(np.min(actual), np.min(predicted))), float(max(np.max(actual), np.max(predicted)))
+    ax.plot([low, high], [low, high], "--", color="tab:red", linewidth=1, label="predicted = actual")
+    ax.set_xlabel(f"actual {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title("Predicted versus actual")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def residuals_vs_fitted(path, fitted, residuals, target="y"):
+    """Residuals against fitted values; a good linear fit shows a shapeless band around 0."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.scatter(fitted, residuals, s=8, alpha=0.5, color="tab:blue")
+    ax.axhline(0.0, color="tab:red", linestyle="--", linewidth=1)
+    ax.set_xlabel(f"fitted {target}")
+    ax.set_ylabel("residual (actual − fitted)")
+    ax.set_title("Residuals versus fitted values")
+    _save(fig, path)

@@ -1,0 +1,93 @@
+"""Export -> predict: the SavedModel gives the fit's predictions, in this
+process through `linreg predict` and in a fresh one through plain
+tf.saved_model.load."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from linreg.cli import main
+from linreg.data import correlated
+
+NAMES = ["floor area", "rooms", "2nd.feature"]  # not valid TensorFlow names as they stand
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    x, y, _, _ = correlated(300, 3, correlation=0.7, seed=6)
+    data = folder / "data.csv"
+    with open(data, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow([*NAMES, "price"])
+        writer.writerows([*map(repr, map(float, row)), repr(float(target))] for row, target in zip(x, y))
+    model = folder / "model"
+    code = main(["fit", str(data), "--target", "price", "--dtype", "float64", "--export", str(model),
+                 "--json", str(folder / "fit.json")])  # fmt: skip
+    assert code == 0
+    result = json.loads((folder / "fit.json").read_text(encoding="utf-8"))
+    W = np.array([result["coefficients"][name] for name in NAMES])
+    return folder, model, data, x, x @ W + result["coefficients"]["intercept"]
+
+
+def test_predict_round_trip(exported, capsys):
+    folder, model, data, x, expected = exported
+    capsys.readouterr()
+    out = folder / "predictions.csv"
+    assert main(["predict", str(model), str(data), "--out", str(out)]) == 0
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "prediction"
+    np.testing.assert_allclose(np.array(lines[1:], dtype=np.float64), expected, rtol=1e-12)
+    # Without --out, the same text goes to stdout.
+    assert main(["predict", str(model), str(data)]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+
+
+def test_predict_needs_only_the_feature_columns(exported, capsys):
+    folder, model, _, x, expected = exported
+    shuffled = folder / "features_only.csv"
+    with open(shuffled, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["id", NAMES[2], NAMES[0], NAMES[1]])
+        writer.writerows([f"row{i}", *(repr(float(row[j])) for j in (2, 0, 1))] for i, row in enumerate(x[:5]))
+    out = folder / "five.csv"
+    assert main(["predict", str(model), str(shuffled), "--out", str(out)]) == 0
+    values = np.array(out.read_text(encoding="utf-8").splitlines()[1:], dtype=np.float64)
+    np.testing.assert_allclose(values, expected[:5], rtol=1e-12)
+
+
+def test_fresh_process_loads_with_plain_tensorflow(exported):
+    folder, model, _, x, expected = exported
+    metadata = json.loads((model / "linreg.json").read_text(encoding="utf-8"))
+    assert metadata["features"] == NAMES
+    script = (
+        "import json, sys\n"
+        "import numpy as np, tensorflow as tf\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "columns = json.loads(sys.stdin.read())\n"
+        "inputs = {key: tf.constant(value, tf.float64) for key, value in columns.items()}\n"
+        "print(json.dumps(serve(**inputs)['prediction'].numpy().tolist()))\n"
+    )
+    columns = {key: x[:, j].tolist() for j, key in enumerate(metadata["inputs"])}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(model)],
+        input=json.dumps(columns), capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(json.loads(done.stdout), expected, rtol=1e-12)
+
+
+def test_force_replaces_an_export(exported, capsys, tmp_path):
+    folder, model, data, _, _ = exported
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old", encoding="utf-8")
+    assert main(["fit", str(data), "--target", "price", "--features", "rooms", "--export", str(target), "--force"]) == 0
+    assert not (target / "old.txt").exists()
+    assert json.loads((target / "linreg.json").read_text(encoding="utf-8"))["features"] == ["rooms"]
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary folders left behind
