@@ -4,13 +4,19 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test clean
+.PHONY: run test bench clean
 
 run: $(STAMP)
 	$(PY) main.py
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The side-by-side benchmark (docs/performance.md). Its peers, PyTorch and JAX,
+# are installed into the venv here, never as dependencies of the package.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m linreg bench --json outputs/bench.json --out outputs
 
 # The venv is made once; the project is (re)installed whenever pyproject.toml changes.
 $(PY):

@@ -88,9 +88,9 @@ def output_file(text):
 
 
 def _commands():
-    from linreg import demo, fit, predict
+    from linreg import bench, demo, fit, predict
 
-    return {"demo": demo, "fit": fit, "predict": predict}
+    return {"demo": demo, "fit": fit, "predict": predict, "bench": bench}
 
 
 def build_parser():
