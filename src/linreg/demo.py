@@ -47,9 +47,10 @@ def add_arguments(parser):
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the run's summary as JSON")
     parser.add_argument(
         "--compile",
-        choices=training.COMPILE_MODES,
-        default="none",
-        help="run the loop eagerly (none), as a tf.function graph, or compiled by XLA (default none)",
+        choices=training.COMPILE_CHOICES,
+        default="auto",
+        help="run the loop eagerly (none), as a tf.function graph, or compiled by XLA;"
+        " auto picks the fastest for the run (default auto)",
     )
     parser.add_argument("--keras", action="store_true", help="also train with Keras' fit and compare")
     parser.add_argument("--quiet", action="store_true", help="print nothing; still write plots and JSON")
@@ -90,11 +91,12 @@ def run(args):
     )
 
     # 4. Training.
+    compile = training.resolve_compile(args.compile, args.samples, 1, args.epochs)
     mode = {"none": "eagerly, one Python step per epoch", "function": "as one tf.function graph",
-            "xla": "as one graph compiled by XLA"}[args.compile]
+            "xla": "as one graph compiled by XLA"}[compile]
     say("", f"4. Training: {args.epochs} epochs, full batch, {mode}", "   epoch        loss           W           b")
     try:
-        result = training.train(model, x, y, args.learning_rate, args.epochs, compile=args.compile)
+        result = training.train(model, x, y, args.learning_rate, args.epochs, compile=compile)
     except DivergenceError as error:
         say(*_log_lines(error.history))
         raise
