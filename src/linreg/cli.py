@@ -94,7 +94,11 @@ def _commands():
 
 
 def build_parser():
-    parser = ArgumentParser(prog="linreg", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="linreg",
+        description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
+        epilog="Exit codes: 0 success, 2 bad input, 3 training diverged.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name, module in _commands().items():
