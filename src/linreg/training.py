@@ -133,9 +133,9 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
     """Repeat train_step for up to `epochs` epochs and record what happened.
 
     Written once, run three ways (see `train`): in eager mode this is an
-    ordinary Python loop; inside `tf.function`, AutoGraph turns the `for` over
-    `tf.range`, the `if`s and the `break`s into a graph loop (`tf.while_loop`)
-    that runs without returning to Python between epochs. That is also why the
+    ordinary Python loop; inside `tf.function`, AutoGraph turns the `while`
+    over a tensor condition into a graph loop (`tf.while_loop`) that runs
+    without returning to Python between epochs. That is also why the
     history goes into `tf.TensorArray`s (lists that can grow inside a graph)
     and why the stopping rules are written with tensors.
 
@@ -163,33 +163,38 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
         return {name: entries[name].write(k, values[name]) for name in entries}
 
     status = tf.constant(RAN_ALL_EPOCHS)
-    epochs_run = tf.constant(0)
+    epoch = tf.constant(0)
     growth = tf.constant(0)
     previous_loss = tf.constant(np.inf, dtype)
     first_loss = tf.constant(np.inf, dtype)
     first_gradient_norm = tf.constant(np.inf, dtype)
 
-    for epoch in tf.range(epochs):
+    # The stopping rules are computed as tensors (`&`, `|`, `tf.where`)
+    # rather than with Python `if`/`and`/`or` and `break`. In eager mode the
+    # two read the same; in a graph every Python `if` on a tensor becomes a
+    # conditional (`tf.cond`) and every `and`/`or` another one, nested, which
+    # the compiled loop would have to branch through each epoch. Written this
+    # way the whole epoch is straight-line arithmetic and the only decision
+    # is the loop's own condition: keep going while there are epochs left and
+    # nothing has stopped training.
+    while (epoch < epochs) & (status == RAN_ALL_EPOCHS):
         # Read W and b before the step moves them: entry `epoch` pairs them
         # with the loss and gradients measured at exactly these values.
         W, b = model.W.read_value(), model.b.read_value()
         loss, dW, db = train_step(model, x, y, learning_rate, momentum)
         history = record(history, epoch, loss, W, b, dW, db)
-        epochs_run = epoch + 1
 
         gradient_norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
-        if epoch == 0:
-            first_loss = loss
-            first_gradient_norm = gradient_norm
+        first_loss = tf.where(epoch == 0, loss, first_loss)
+        first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
         growth = tf.where(loss > previous_loss, growth + 1, 0)
         previous_loss = loss
 
-        if not tf.math.is_finite(loss) or (growth >= GROWTH_EPOCHS and loss > first_loss):
-            status = tf.constant(DIVERGED)
-            break
-        if tol > 0 and gradient_norm <= tol * first_gradient_norm:
-            status = tf.constant(CONVERGED)
-            break
+        diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
+        converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
+        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RAN_ALL_EPOCHS))
+        epoch += 1
+    epochs_run = epoch
 
     # The state the last step left behind, measured but not moved.
     loss, dW, db = loss_and_gradients(model, x, y)
