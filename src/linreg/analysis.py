@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 from scipy import stats
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 from linreg.model import LinearModel, mean_squared_error
 
@@ -152,11 +153,11 @@ def curvature(x, y):
     """λ_max and λ_min of the Hessian of the mean squared error on (x, y).
 
     Small d: the full Hessian from nested tapes, eigenvalues by eigvalsh.
-    Large d: power iteration on Hessian-vector products; for λ_min it is run
-    on λ_max·I - H, whose largest eigenvalue is λ_max - λ_min. That second
-    iteration can be slow to settle when the small eigenvalues lie close
-    together; stopping early overestimates λ_min, which only makes the
-    momentum chosen from it more cautious.
+    Large d: λ_max by power iteration on Hessian-vector products. λ_min is
+    the hard one -- power iteration would need a number of steps that grows
+    with the condition number -- so it comes from the Lanczos method
+    (scipy's eigsh), which works from the same Hessian-vector products and
+    builds its answer from all the vectors seen so far, not just the last.
     """
     x = tf.cast(x, tf.float64)
     y = tf.cast(y, tf.float64)
@@ -168,13 +169,16 @@ def curvature(x, y):
     product = tf.function(lambda v_W, v_b: hessian_vector_product(model, x, y, v_W, v_b))
 
     def H(v):
+        v = np.asarray(v, np.float64).ravel()
         dW, db = product(tf.constant(v[:-1]), tf.constant(v[-1]))
         return np.concatenate([dW.numpy(), [db.numpy()]])
 
     largest = power_iteration(H, d + 1)
-    shift = largest * (1 + 1e-6)  # keeps λ_max·I - H positive semi-definite
-    smallest = shift - power_iteration(lambda v: shift * v - H(v), d + 1)
-    return Curvature(largest, max(smallest, 0.0), "power iteration on Hessian-vector products")
+    operator = LinearOperator((d + 1, d + 1), matvec=H, dtype=np.float64)
+    start = np.random.default_rng(0).standard_normal(d + 1)
+    smallest = float(eigsh(operator, k=1, which="SA", v0=start, tol=1e-10, return_eigenvectors=False)[0])
+    method = "power iteration and Lanczos on Hessian-vector products"
+    return Curvature(largest, max(smallest, 0.0), method)
 
 
 # --- the statistics of an ordinary least-squares fit --------------------------
