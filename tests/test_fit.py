@@ -76,8 +76,9 @@ def test_plain_gradient_descent_float64(tmp_path, capsys):
     path = tmp_path / "mild.csv"
     write_csv(path, x, y)
     result, _ = fit_json(tmp_path, capsys, path, "--dtype", "float64")
-    expected = np.array([result["least_squares"]["intercept"]] + [result["least_squares"][f"x{j}"] for j in range(1, 6)])
-    found = np.array([result["coefficients"]["intercept"]] + [result["coefficients"][f"x{j}"] for j in range(1, 6)])
+    names = ["intercept"] + [f"x{j}" for j in range(1, 6)]
+    expected = np.array([result["least_squares"][name] for name in names])
+    found = np.array([result["coefficients"][name] for name in names])
     np.testing.assert_allclose(expected, reference(x, y), rtol=1e-11)
     np.testing.assert_allclose(found, expected, rtol=1e-9)
     assert result["converged"] and result["optimizer"] == "gd"

@@ -133,7 +133,9 @@ def _number(path, line, column, text):
     try:
         value = float(text)
     except ValueError:
-        raise LinregError(f"{path}: line {line}, column {column!r}: {text!r} is not a number; correct it or remove the row") from None
+        raise LinregError(
+            f"{path}: line {line}, column {column!r}: {text!r} is not a number; correct it or remove the row"
+        ) from None
     if not math.isfinite(value):
         raise LinregError(
             f"{path}: line {line}, column {column!r} is {text!r}; only finite numbers can be fitted, "
@@ -198,7 +200,8 @@ def check_fittable(table):
     path, n, d = table.path, len(table.y), len(table.features)
     if n <= d + 1:
         raise LinregError(
-            f"{path} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients (an intercept and {d} features); "
+            f"{path} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
+            f"(an intercept and {d} features); "
             f"it needs at least {d + 2} rows to fit them and estimate their errors"
         )
     for j, name in enumerate(table.features):

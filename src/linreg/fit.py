@@ -71,7 +71,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--epochs", type=int_at_least(1), default=DEFAULT_EPOCHS, help=f"most epochs to run (default {DEFAULT_EPOCHS})"
     )
-    parser.add_argument("--dtype", choices=tuple(DTYPES), default="float32", help="training precision (default float32)")
+    parser.add_argument(
+        "--dtype", choices=tuple(DTYPES), default="float32", help="training precision (default float32)"
+    )
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -185,7 +187,9 @@ def run(args):
             file=sys.stderr,
         )
     training_started = time.perf_counter()
-    result = training.train(model, scaled.x, scaled.y, rate, args.epochs, tol=tol, momentum=momentum, compile=args.compile)
+    result = training.train(
+        model, scaled.x, scaled.y, rate, args.epochs, tol=tol, momentum=momentum, compile=args.compile
+    )
     training_seconds = time.perf_counter() - training_started
 
     # 4. Back to the original units, and the independent answers.
@@ -248,7 +252,7 @@ def report(fit):
     else:
         advice = "raise --epochs" if args.optimizer != "gd" else "raise --epochs or try --optimizer momentum"
         if args.dtype == "float32":
-            advice += " (or, if float32 rounding stops the gradient falling further, raise --tol or use --dtype float64)"
+            advice += " (or, if float32 rounding keeps the gradient from falling further, raise --tol or use float64)"
         ending = (
             f"NOT converged after {result.epochs} epochs (relative gradient norm "
             f"{fit['relative_gradient'][-1]:.3g} > tol {fit['tol']:g}); {advice}"
@@ -334,7 +338,8 @@ def write_tensorboard(logdir, features, scaled, history, rate):
     logdir = make_dir(logdir)
     W, b = zip(*(scaled.coefficients(W_k, b_k) for W_k, b_k in zip(history.W, history.b)))
     coefficients = np.column_stack([np.array(b), np.array(W)])
-    gradient_norm = np.sqrt(np.sum(history.grad_W.astype(np.float64) ** 2, axis=1) + history.grad_b.astype(np.float64) ** 2)
+    grad_W, grad_b = history.grad_W.astype(np.float64), history.grad_b.astype(np.float64)
+    gradient_norm = np.sqrt(np.sum(grad_W**2, axis=1) + grad_b**2)
     tags = ["coefficient/" + label for label in names(features)]
 
     # tf.summary.scalar lives in the tensorboard package; tf.summary.write is
