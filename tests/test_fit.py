@@ -174,3 +174,17 @@ def test_plots_are_written(tmp_path, capsys):
     assert names == ["loss.png", "predicted_vs_actual.png", "residuals_vs_fitted.png"]
     for name in names:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_too_large_learning_rate_diverges_with_exit_code_3_and_writes_nothing(tmp_path, capsys):
+    x, y, _, _ = correlated(100, 2, correlation=0.5, seed=3)
+    path = tmp_path / "two.csv"
+    write_csv(path, x, y)
+    out = tmp_path / "fit.json"
+    plots = str(tmp_path / "plots")
+    code = main(["fit", str(path), "--target", "y", "--learning-rate", "5", "--json", str(out), "--out", plots])
+    captured = capsys.readouterr()
+    assert code == 3
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: training diverged")
+    assert not out.exists() and not (tmp_path / "plots").exists()

@@ -60,7 +60,8 @@ def add_arguments(parser):
         "--learning-rate",
         type=learning_rate,
         default="auto",
-        help="step size, or 'auto' (default): chosen from the largest eigenvalue of the loss's Hessian",
+        help="step size in the standardized space, or 'auto' (default): chosen from the largest "
+        "eigenvalue of the loss's Hessian",
     )
     parser.add_argument(
         "--tol",
