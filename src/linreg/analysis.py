@@ -213,8 +213,9 @@ def ols_statistics(x, y, W, b, confidence=0.95):
         Var(b)             = s² (1/n + x̄ᵀ (X_cᵀX_c)⁻¹ x̄)
         t = coefficient / standard error, p-value from Student's t with n - p
         degrees of freedom, interval = coefficient ± t_(0.975, n-p) · SE.
-    (X_cᵀX_c)⁻¹ comes from the SVD of X_c with unit-length columns, which
-    keeps features of very different scales from costing accuracy.
+    (X_cᵀX_c)⁻¹ comes from the SVD of X_c with unit-length columns (never
+    forming X_cᵀX_c, which would square its condition number), so features
+    of very different scales cost no accuracy.
     """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
@@ -227,7 +228,10 @@ def ols_statistics(x, y, W, b, confidence=0.95):
     x_mean = x.mean(axis=0)
     centred = x - x_mean
     lengths = np.linalg.norm(centred, axis=0)
-    _, singular, Vt = np.linalg.svd(centred / lengths, full_matrices=False)
+    # QR first: R (d x d) has the same singular values and right singular
+    # vectors as the N x d matrix, and its SVD is cheap.
+    R = np.linalg.qr(centred / lengths, mode="r")
+    _, singular, Vt = np.linalg.svd(R)
     inverse = (Vt.T / singular**2) @ Vt / np.outer(lengths, lengths)
     variances = np.concatenate([[1.0 / n + x_mean @ inverse @ x_mean], np.diag(inverse)]) * s2
     coefficients = np.concatenate([[b], W])
