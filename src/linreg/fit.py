@@ -35,10 +35,10 @@ DEFAULT_EPOCHS = 100_000
 # condition number printed with the eigenvalues, so each factor of ten in tol
 # is one more correct digit -- until rounding noise in the gradient takes
 # over. That floor depends on the data; on the examples we measured it lies
-# between 1e-9 and 5e-8 in float32 and far below 1e-14 in float64, hence
-# these defaults. A tol below the floor is never met: training then runs
-# all --epochs and says it did not converge.
-DEFAULT_TOL = {"float32": 1e-7, "float64": 1e-14}
+# between 1e-9 and 5e-8 in float32 and below 1e-16 in float64, hence these
+# defaults (float64 keeps a factor of ten in hand). A tol below the floor is
+# never met: training then runs all --epochs and says it did not converge.
+DEFAULT_TOL = {"float32": 1e-7, "float64": 1e-15}
 
 # float32 keeps about 7 significant digits (machine epsilon 1.2e-7). Solving a
 # least-squares problem loses about log10(κ) of them, κ being the condition
