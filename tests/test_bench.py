@@ -14,7 +14,7 @@ def tiny_report():
     def broken(x, y):
         raise ImportError("No module named 'nothing'")
 
-    systems["missing peer"] = (broken, False)
+    systems["missing peer"] = (broken, 1e-3)
     return bench.benchmark([(300, 2)], repeats=1, target_seconds=0.002, systems=systems)
 
 
@@ -67,6 +67,7 @@ def test_peak_rss_in_a_fresh_process():
     figures = bench.peak_rss(1000, 2, "none")
     assert figures["data_bytes"] == 4 * (1000 * 2 + 1000)
     assert figures["peak_rss_bytes"] >= figures["baseline_rss_bytes"] > 0
+    assert figures["rss_before_training_bytes"] > 0
 
 
 def test_bench_flags_are_checked(capsys):

@@ -54,6 +54,7 @@ RSS_CASE = (10**7, 16)
 # where one read costs less than a call's overhead, and use the bandwidth
 # measured on the largest case of the run.
 BANDWIDTH_MIN_BYTES = 64 * 2**20
+MIN_EPOCHS = 10
 
 
 def add_arguments(parser):
@@ -100,16 +101,17 @@ def make_data(n, d, seed=0):
     return x, y
 
 
-def epochs_for(n, d, compiled_loop, target_seconds):
+def epochs_for(n, d, overhead, target_seconds):
     """Epochs per timed call: enough that a call takes about `target_seconds`.
 
-    A rough cost model is enough here: about a millisecond of overhead per
-    epoch for systems that come back to Python every epoch, a few
-    microseconds for a loop compiled whole, plus some passes over the data.
+    A rough cost model is enough here: the system's fixed cost per epoch
+    (`overhead`, from SYSTEMS) plus a few passes over the data. At least
+    MIN_EPOCHS, so that what a system does once per call (this project's
+    trainer, for one, measures the final state once more after the last
+    epoch) weighs little against the epochs themselves.
     """
-    overhead = 5e-6 if compiled_loop else 1e-3
     per_epoch = overhead + 4.0 * (n * d + n) / 2e9
-    return int(min(20_000, max(3, round(target_seconds / per_epoch))))
+    return int(min(20_000, max(MIN_EPOCHS, round(target_seconds / per_epoch))))
 
 
 # --- the systems: each returns run(epochs), which trains and waits ---------
@@ -247,15 +249,18 @@ def jax_jit(x, y):
     return run
 
 
-# name -> (constructor, whether its whole loop runs compiled)
+# name -> (constructor, rough fixed cost per epoch in seconds, used only to
+# choose how many epochs one timed call runs)
 SYSTEMS = {
-    "seed eager": (seed_eager, False),
-    **{f"linreg {mode}": (ours(mode), mode != "none") for mode in OUR_MODES},
-    "keras fit": (keras_fit, False),
-    "numpy": (numpy_gd, False),
-    "torch eager": (torch_eager, False),
-    "torch compile": (torch_compile, False),
-    "jax jit": (jax_jit, True),
+    "seed eager": (seed_eager, 1e-3),
+    "linreg none": (ours("none"), 2e-3),
+    "linreg function": (ours("function"), 4e-5),
+    "linreg xla": (ours("xla"), 2e-6),
+    "keras fit": (keras_fit, 3e-2),
+    "numpy": (numpy_gd, 1e-5),
+    "torch eager": (torch_eager, 1e-4),
+    "torch compile": (torch_compile, 1.5e-4),
+    "jax jit": (jax_jit, 1e-6),
 }
 
 
@@ -308,8 +313,8 @@ def benchmark(cases, repeats=5, target_seconds=0.25, systems=None, echo=None):
         case = {"n": n, "d": d, "bytes": x.nbytes + y.nbytes, "systems": {}}
         if case["bytes"] >= BANDWIDTH_MIN_BYTES:
             bandwidths[(n, d)] = read_bandwidth(x, y)
-        for name, (make, compiled_loop) in systems.items():
-            epochs = epochs_for(n, d, compiled_loop, target_seconds)
+        for name, (make, overhead) in systems.items():
+            epochs = epochs_for(n, d, overhead, target_seconds)
             try:
                 seconds = seconds_per_epoch(make(x, y), epochs, repeats)
             except Exception as error:  # a peer that is missing or fails on this case
@@ -348,20 +353,58 @@ def _fresh_process_seconds(argv, cwd, repeats):
 
 
 _RSS_SCRIPT = """
-import json, resource, sys
+import json, sys
+import numpy as np
 import linreg, tensorflow as tf
 from linreg import training
 from linreg.model import LinearModel
+
+
+def status(field):
+    # From /proc/self/status, in bytes. VmHWM is this process's peak resident
+    # memory (getrusage's ru_maxrss is not used: Linux carries it over from the
+    # parent across fork and exec).
+    with open("/proc/self/status") as lines:
+        line = next(line for line in lines if line.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
 n, d, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 float(tf.reduce_sum(tf.ones([4])))  # the runtime is up: TensorFlow's own baseline
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-generator = tf.random.Generator.from_seed(0)
-x = generator.normal([n, d])
-y = tf.linalg.matvec(x, tf.range(1.0, d + 1.0)) + 2.0 + generator.normal([n])
+baseline = status("VmHWM")
+
+
+def aligned(shape):
+    # A float32 array on a 64-byte boundary, which TensorFlow's kernels require
+    # of memory they did not allocate themselves.
+    size = int(np.prod(shape)) * 4
+    raw = np.empty(size + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset:offset + size].view(np.float32).reshape(shape)
+
+
+# The data, made in place chunk by chunk (no large temporaries) and handed to
+# TensorFlow through DLPack, which shares the buffer instead of copying it:
+# the process holds one copy of x and y, as a program loading its data once
+# would. (tf.constant would copy, and TensorFlow's allocator keeps the memory
+# of freed temporaries, so the copy's source would stay counted.)
+rng = np.random.default_rng(0)
+xn, yn = aligned((n, d)), aligned((n,))
+for start in range(0, n, 2**20):
+    rng.standard_normal(out=xn[start:start + 2**20], dtype=np.float32)
+np.matmul(xn, np.arange(1, d + 1, dtype=np.float32), out=yn)
+yn += np.float32(2.0)
+x = tf.experimental.dlpack.from_dlpack(xn.__dlpack__())
+y = tf.experimental.dlpack.from_dlpack(yn.__dlpack__())
+before = status("VmRSS")
+# Reset the peak to the current size (Linux: write 5 to clear_refs), so that
+# VmHWM afterwards is the peak while training.
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")
 model = LinearModel(d)
 training.train(model, x, y, 0.1, 5, compile=mode)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"peak_rss_bytes": peak, "baseline_rss_bytes": baseline, "data_bytes": 4 * (n * d + n)}))
+print(json.dumps({"peak_rss_bytes": status("VmHWM"), "rss_before_training_bytes": before,
+                  "baseline_rss_bytes": baseline, "data_bytes": 4 * (n * d + n)}))
 """
 
 
@@ -405,7 +448,7 @@ def process_figures(repeats=3, echo=None, ours=None):
     try:
         rss = peak_rss(*RSS_CASE, mode)
         figures.update(rss, rss_mode=f"linreg {mode}")
-        echo(f"  peak RSS at N=1e7 d=16 ({mode}): {rss['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
+        echo(f"  peak RSS while training at N=1e7 d=16 ({mode}): {rss['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
     except RuntimeError as error:
         unavailable["peak rss"] = str(error)
     if unavailable:
@@ -475,7 +518,8 @@ def format_extras(report):
     if report.get("peak_rss_bytes"):
         peak, data, base = report["peak_rss_bytes"], report["data_bytes"], report["baseline_rss_bytes"]
         lines.append(
-            f"peak RSS at N=1e7 d=16 ({report['rss_mode']}): {peak / 2**20:.0f} MiB; data {data / 2**20:.0f} MiB "
+            f"peak RSS while training at N=1e7 d=16 ({report['rss_mode']}): {peak / 2**20:.0f} MiB "
+            f"(before training {report['rss_before_training_bytes'] / 2**20:.0f} MiB); data {data / 2**20:.0f} MiB "
             f"+ TensorFlow baseline {base / 2**20:.0f} MiB = {(data + base) / 2**20:.0f} MiB "
             f"({peak / (data + base):.2f}x)"
         )
