@@ -30,16 +30,29 @@ OPTIMIZERS = ("gd", "momentum", "nesterov")
 DEFAULT_EPOCHS = 100_000
 
 # Convergence: stop when the gradient's norm has fallen to `tol` times its
-# norm at the start (training.run_epochs). Near the minimum the error in the
-# coefficients is at most about κ·(relative gradient norm), κ being the
+# norm at the start (training.run_epochs). Near the minimum the coefficients'
+# relative error is at most about κ·(relative gradient norm), κ being the
 # condition number printed with the eigenvalues, so each factor of ten in tol
 # is one more correct digit -- until rounding noise in the gradient takes
-# over. That floor depends on the data: on generated examples we measured it
-# between 1e-9 and 1.4e-7 in float32, and below 1e-16 in float64. The
-# defaults stay above the highest floor seen, with room to spare. A tol
-# below the floor is never met: training then runs all --epochs and says it
-# did not converge (when the data allows, a smaller --tol buys digits).
-DEFAULT_TOL = {"float32": 1e-6, "float64": 1e-15}
+# over, after which the gradient stops falling. We measured that floor on
+# generated data between 1e-9 and 1.4e-7 in float32, and below 1e-16 in
+# float64. A tol below the floor is never met: training then runs all
+# --epochs and says it did not converge.
+#   float64: 1e-15, a factor of ten above the floor; κ·1e-15 leaves 10 or
+#            more correct digits up to κ = 10⁵.
+#   float32: aim for a relative error of 1e-4 (about what float32 can reach
+#            on hard data, see FEW_DIGITS below), that is tol = 1e-4/κ,
+#            kept between 1e-9 and 1e-6 so that it stays above the floor.
+FLOAT64_TOL = 1e-15
+FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
+
+
+def default_tol(dtype, condition_number):
+    if dtype == "float64":
+        return FLOAT64_TOL
+    low, high = FLOAT32_TOL_RANGE
+    return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
+
 
 # float32 keeps about 7 significant digits (machine epsilon 1.2e-7). Rounding
 # the data and every product to float32 moves the least-squares solution by
@@ -71,7 +84,8 @@ def add_arguments(parser):
         "--tol",
         type=non_negative_float,
         help="stop when the gradient norm has fallen to tol times its first value "
-        f"(default {DEFAULT_TOL['float32']:g} for float32, {DEFAULT_TOL['float64']:g} for float64; 0: never)",
+        f"(default: {FLOAT64_TOL:g} for float64; for float32 {FLOAT32_TARGET_ERROR:g}/condition number, "
+        f"kept between {FLOAT32_TOL_RANGE[0]:g} and {FLOAT32_TOL_RANGE[1]:g}; 0: never stop early)",
     )
     parser.add_argument(
         "--epochs", type=int_at_least(1), default=DEFAULT_EPOCHS, help=f"most epochs to run (default {DEFAULT_EPOCHS})"
@@ -165,7 +179,6 @@ def run(args):
     started = time.perf_counter()
     if args.export is not None and args.export.exists() and not args.force:
         raise LinregError(f"export folder {args.export} already exists; choose another or add --force to replace it")
-    tol = DEFAULT_TOL[args.dtype] if args.tol is None else args.tol
 
     # 1. Data: read, check, standardize (in float64; see data.standardize).
     table = data.read_table(args.data, args.target, args.features)
@@ -178,6 +191,7 @@ def run(args):
         rate, beta = step_size(curvature, args.optimizer)
     else:
         rate, beta = args.learning_rate, momentum_for(curvature, args.optimizer)
+    tol = default_tol(args.dtype, curvature.condition_number) if args.tol is None else args.tol
     expected_digits = -math.log10(math.sqrt(curvature.condition_number) * FLOAT32_EPSILON)
 
     # 3. Train: the same model, step and loop as the demo.
