@@ -146,10 +146,13 @@ def step_size(curvature, optimizer):
     momentum:  heavy ball with the classical best pair for a quadratic,
                r = 4/(√λ_max + √λ_min)², beta = ((√κ - 1)/(√κ + 1))², which
                makes every direction shrink by √beta ≈ 1 - 2/√κ per epoch:
-               about √κ/2 epochs per factor e instead of κ. It is computed
-               for a λ_max 10% larger than measured, so the steepest
-               direction stays clear of the edge where it stops oscillating
-               and briefly grows.
+               about √κ/2 epochs per factor e instead of κ. With exactly
+               these values the steepest direction sits on a repeated root,
+               where its distance first grows for dozens of epochs before it
+               shrinks -- enough for the loop's divergence check (loss rising
+               ten epochs in a row) to stop training. Computing the pair for
+               a λ_max 10% larger than measured moves that direction off the
+               edge, at a small cost in speed.
     nesterov:  r = 1/λ_max, beta = (√κ - 1)/(√κ + 1): the textbook choice for
                strongly convex problems, about √κ epochs per factor e, with
                the steepest direction far inside its limit
