@@ -17,6 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from linreg.errors import LinregError
+from linreg.files import umask
 
 METADATA = "linreg.json"
 
@@ -74,9 +75,7 @@ def save(directory, model, scaled, features, target, force=False):
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        building.chmod(0o777 & ~umask)  # mkdtemp makes it private; the export is an ordinary folder
+        building.chmod(0o777 & ~umask())  # mkdtemp makes it private; the export is an ordinary folder
     except OSError as error:
         raise LinregError(f"cannot write export folder {directory}: {error.strerror}") from None
     old = None

@@ -21,6 +21,9 @@ def atomic_path(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
+        # mkstemp makes the file private (0600); give it the permissions any
+        # newly created file would have, as the user's umask says.
+        os.chmod(tmp, 0o666 & ~umask())
     except OSError as error:
         raise LinregError(f"cannot write {path}: {error.strerror}") from None
     try:
@@ -31,6 +34,12 @@ def atomic_path(path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from linreg import analysis, data, export, plots, training
 from linreg.cli import int_at_least, non_negative_float, output_dir, output_file, positive_float
@@ -365,21 +364,20 @@ def write_tensorboard(logdir, features, scaled, history, rate):
     gradient_norm = np.sqrt(np.sum(grad_W**2, axis=1) + grad_b**2)
     tags = ["coefficient/" + label for label in names(features)]
 
-    # tf.summary.scalar lives in the tensorboard package; tf.summary.write is
-    # TensorFlow's own op underneath it. With the "scalars" plugin named in
-    # the metadata, TensorBoard shows these exactly as it shows scalar().
-    metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
-    metadata = metadata.SerializeToString()
-
+    # One graph writes every epoch's scalars: a Python loop of eager
+    # tf.summary calls would cost more than the training at 100,000 epochs.
     @tf.function
     def write_all(loss, gradient_norm, coefficients):
         for epoch in tf.range(tf.shape(loss)[0]):
             step = tf.cast(epoch, tf.int64)
-            tf.summary.write("loss", loss[epoch], step=step, metadata=metadata)
-            tf.summary.write("gradient_norm", gradient_norm[epoch], step=step, metadata=metadata)
-            tf.summary.write("learning_rate", tf.constant(rate, tf.float64), step=step, metadata=metadata)
-            for j, tag in enumerate(tags):
-                tf.summary.write(tag, coefficients[epoch, j], step=step, metadata=metadata)
+            # The graph loop opens a name scope ("while/") that tf.summary
+            # would prefix to every tag; the empty scope keeps tags as named.
+            with tf.name_scope(""):
+                tf.summary.scalar("loss", loss[epoch], step=step)
+                tf.summary.scalar("gradient_norm", gradient_norm[epoch], step=step)
+                tf.summary.scalar("learning_rate", tf.constant(rate, tf.float64), step=step)
+                for j, tag in enumerate(tags):
+                    tf.summary.scalar(tag, coefficients[epoch, j], step=step)
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{logdir.name}.", dir=logdir.parent))
     try:
