@@ -88,13 +88,15 @@ def test_auto_resolves_by_problem_size_and_length():
     resolve = training.resolve_compile
     # A short run: compiling would cost more than it saves.
     assert resolve("auto", 1_000, 1, 50) == "none"
-    assert resolve("auto", 10_000_000, 16, 50) == "none"
-    # A long run on small or single-feature data: the fused XLA loop.
+    assert resolve("auto", 1_000, 16, 200) == "none"
+    assert resolve("auto", 10_000_000, 16, 5) == "none"
+    # Long enough to repay the compile: on large data that takes few epochs.
     assert resolve("auto", 1_000, 1, 10_000) == "xla"
-    assert resolve("auto", 10_000_000, 1, 1_000) == "xla"
     assert resolve("auto", 1_000, 16, 10_000) == "xla"
-    # A long run dominated by a large matrix-vector product: the graph's kernels.
-    assert resolve("auto", 10_000_000, 16, 1_000) == "function"
+    assert resolve("auto", 10_000_000, 1, 50) == "xla"
+    # Dominated by a large matrix-vector product: the graph's kernels.
+    assert resolve("auto", 10_000_000, 16, 50) == "function"
+    assert resolve("auto", 100_000, 16, 10_000) == "xla"
     # An explicit choice is kept as it is.
     for mode in training.COMPILE_MODES:
         assert resolve(mode, 10, 1, 1) == mode

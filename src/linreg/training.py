@@ -213,7 +213,7 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
 #   of the backward pass the tape replays, each assign_sub, each history write
 #   -- is a separate call from Python into TensorFlow's C++ runtime, which
 #   checks its inputs, picks a kernel, allocates the output and runs it. That
-#   costs a few microseconds per operation and there are about a hundred per
+#   costs a few microseconds per operation and there are several dozen per
 #   epoch, so a small data set spends almost all its time on bookkeeping:
 #   about 1 to 2 ms per epoch on 1,000 examples, where the arithmetic itself
 #   takes a few microseconds. It is also the only mode in which you can put a
@@ -221,9 +221,9 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
 #   it stays the teaching path.
 #
 # "function" (`tf.function`). The first call *traces* run_epochs: Python runs
-#   it once with symbolic tensors, and AutoGraph rewrites the `for` over
-#   `tf.range`, the `if`s and the `break`s into graph control flow (one
-#   `tf.while_loop` for the epochs). The result is a dataflow graph of the
+#   it once with symbolic tensors, and AutoGraph rewrites the `while` over a
+#   tensor condition into graph control flow (a `tf.while_loop` whose body is
+#   one epoch, about a hundred graph nodes). The result is a dataflow graph of the
 #   whole training run. Later calls hand that graph to the C++ executor, which
 #   runs every epoch without coming back to Python: the per-operation Python
 #   cost disappears, and Grappler (TensorFlow's graph optimiser) prunes and
@@ -233,22 +233,24 @@ def run_epochs(model, x, y, learning_rate, epochs, tol, momentum=None):
 #   array of N numbers. Those kernels (Eigen's) are vectorised and use both
 #   cores, which is why this mode wins when the matrix-vector products over
 #   many features dominate the epoch. Tracing costs a fraction of a second,
-#   once per new combination of shapes and dtypes.
+#   once per new combination of shapes and dtypes, and once per new model
+#   object (the model is a Python argument, so a new one means a new trace).
 #
 # "xla" (`tf.function(jit_compile=True)`). The traced graph is handed to XLA,
-#   a compiler: it sees the whole loop at once, removes the TensorArray and
-#   variable bookkeeping, fuses chains of elementwise operations (x·W + b - y,
+#   a compiler: it sees the whole loop at once, turns the TensorArrays and
+#   variables into buffers updated in place, fuses chains of elementwise operations (x·W + b - y,
 #   then the square) into single loops that do not write intermediate arrays,
 #   and emits machine code for this exact shape. The epoch loop becomes a
 #   native loop, so a small problem costs about two microseconds per epoch,
 #   hundreds of times less than eager. The price: a compile of a few tenths
 #   of a second, repeated for every new shape and every new epoch count (the
 #   history arrays have epochs + 1 rows, and XLA needs every size fixed at
-#   compile time). And on the CPU XLA emits each reduction -- the loss, dW,
-#   db -- as its own loop that recomputes the fused residual, and its own
-#   matrix-vector code is slower than Eigen's at many features; so at large N
-#   the data is still read several times per epoch (docs/performance.md has
-#   the measurements).
+#   compile time). And on the CPU XLA does not fuse the three reductions
+#   the tape needs (the loss, dW, db) into one pass: each recomputes the
+#   residual from x and y, writes an array of N numbers and reads it back,
+#   and its own matrix-vector code is slower than Eigen's at many features;
+#   so at large N the data still crosses memory several times per epoch
+#   (docs/performance.md has the measurements).
 #
 # The compiled versions are made once, here, so that repeated calls reuse the
 # traced graph (and XLA's compiled code) instead of starting over.
@@ -260,19 +262,25 @@ _DRIVERS = {
 
 # The "auto" rule, from measurements on a 2-core CPU (docs/performance.md):
 #
-# 1. Short runs stay eager. Compiling costs a fixed 0.2-0.7 s (tracing, plus
-#    XLA's compile), and it saves the eager mode's per-epoch overhead of about
-#    2 ms. Below EAGER_MAX_EPOCHS epochs the saving cannot repay the compile,
-#    so eager is the fastest way to the answer, whatever the data size (at
-#    large N eager is within about 1.5x of the compiled modes anyway, because
-#    the arithmetic dominates there).
-# 2. Longer runs are compiled with XLA, whose fused whole-loop program is the
-#    fastest at small and medium sizes and for few features ...
+# 1. Compile only when it pays. Compiling costs about COMPILE_SECONDS once
+#    (tracing took 0.2-0.7 s, XLA's compile 0.3-0.45 s, for every new shape
+#    and epoch count). What it saves is the eager mode's extra cost per epoch:
+#    about 2 ms of Python and per-operation dispatch at any size, plus about
+#    4 ns per example for the extra passes eager makes over arrays of N numbers
+#    (measured: 2.2 ms per epoch saved at N = 1,000; 46-53 ms at N = 10
+#    million). A run whose total saving is below the compile cost is fastest
+#    eagerly: the demo's few hundred epochs on a thousand points, or a handful
+#    of epochs on any data.
+# 2. Otherwise XLA, whose fused whole-loop program is the fastest at small
+#    and medium sizes and for few features ...
 # 3. ... except when the epoch is dominated by matrix-vector products over a
 #    large [N, d] matrix (d > 1 and N·d at least FUNCTION_MIN_ELEMENTS): there
 #    Eigen's multi-threaded kernels, which the "function" mode uses, beat the
-#    single-threaded loops XLA generates for them on the CPU.
-EAGER_MAX_EPOCHS = 200
+#    code XLA generates for them (51 against 109 ms per epoch at N = 10
+#    million, d = 16).
+COMPILE_SECONDS = 0.5
+EAGER_SECONDS_PER_EPOCH = 2e-3
+EAGER_SECONDS_PER_EXAMPLE = 4e-9
 FUNCTION_MIN_ELEMENTS = 2**22
 
 
@@ -280,7 +288,8 @@ def resolve_compile(compile, n_examples, n_features, epochs):
     """The concrete mode ("none", "function" or "xla") that `compile` means here."""
     if compile != "auto":
         return compile
-    if epochs < EAGER_MAX_EPOCHS:
+    saving = epochs * (EAGER_SECONDS_PER_EPOCH + EAGER_SECONDS_PER_EXAMPLE * n_examples)
+    if saving < COMPILE_SECONDS:
         return "none"
     if n_features > 1 and n_examples * n_features >= FUNCTION_MIN_ELEMENTS:
         return "function"
