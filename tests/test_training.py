@@ -154,3 +154,14 @@ def test_momentum_reaches_least_squares_and_stops_on_tolerance(nesterov):
     g = np.hypot(result.history.grad_W[-2, 0], result.history.grad_b[-2])
     g0 = np.hypot(result.history.grad_W[0, 0], result.history.grad_b[0])
     assert g <= 1e-6 * g0
+
+
+def test_a_blow_up_below_the_bound_is_not_blamed_on_the_rate():
+    x, y = synthetic(100, seed=15)
+    y = y * 1e20  # its square overflows float32: the loss is infinite at once
+    bound = analysis.max_stable_learning_rate(x, y)
+    with pytest.raises(DivergenceError) as caught:
+        train(LinearModel(1), x, y, learning_rate=0.1, epochs=10)
+    message = str(caught.value)
+    assert "diverged at epoch 1" in message and "below" in message and "above" not in message
+    assert float(message.rsplit("--learning-rate ", 1)[1]) == pytest.approx(min(bound, 0.1) / 2, rel=1e-2)

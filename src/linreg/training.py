@@ -354,13 +354,20 @@ def train(model, x, y, learning_rate, epochs, tol=0.0, momentum=None, compile="a
 
 
 def divergence_error(x, y, learning_rate, epoch, momentum=None):
+    """The DivergenceError for a run that blew up: what happened, the rate at
+    which descent stops converging on this data, and a rate to try instead."""
     from linreg.analysis import max_stable_learning_rate
 
     beta = 0.0 if momentum is None else float(momentum.beta)
     nesterov = momentum is not None and momentum.nesterov
     bound = max_stable_learning_rate(x, y, momentum=beta, nesterov=nesterov)
-    return DivergenceError(
-        f"training diverged at epoch {epoch}: learning rate {learning_rate:g} is above "
-        f"{bound:.4g}, the largest rate at which gradient descent converges on this data "
-        f"(from the largest eigenvalue of the loss's Hessian); try --learning-rate {bound / 2:.3g}"
-    )
+    limit = "the largest rate at which gradient descent converges on this data (from the largest eigenvalue of the loss's Hessian)"
+    if learning_rate > bound:
+        why = f"learning rate {learning_rate:g} is above {bound:.4g}, {limit}"
+    else:
+        # Below the bound the iteration converges in exact arithmetic; what
+        # tripped the check is momentum's temporary rise or a loss too large
+        # for the number type. A smaller rate helps with both.
+        why = f"the loss blew up although learning rate {learning_rate:g} is below {bound:.4g}, {limit}"
+    suggestion = min(bound, learning_rate) / 2
+    return DivergenceError(f"training diverged at epoch {epoch}: {why}; try --learning-rate {suggestion:.3g}")
