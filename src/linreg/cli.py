@@ -6,6 +6,7 @@ Each command lives in its own module with `add_arguments(parser)` and
 `error: …` on stderr.
 """
 import argparse
+import importlib
 import math
 import sys
 from pathlib import Path
@@ -87,13 +88,17 @@ def output_file(text):
 # --- wiring ---
 
 
-def _commands():
-    from linreg import bench, demo, fit, predict
+# Each command's module, imported only when that command runs (or when the
+# full list is asked for): `linreg demo` need not load what `fit` or `bench` use.
+COMMANDS = {
+    "demo": "linreg.demo",
+    "fit": "linreg.fit",
+    "predict": "linreg.predict",
+    "bench": "linreg.bench",
+}
 
-    return {"demo": demo, "fit": fit, "predict": predict, "bench": bench}
 
-
-def build_parser():
+def build_parser(argv=()):
     parser = ArgumentParser(
         prog="linreg",
         description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
@@ -101,7 +106,12 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
-    for name, module in _commands().items():
+    chosen = next((arg for arg in argv if arg in COMMANDS), None)
+    for name, module_name in COMMANDS.items():
+        if chosen not in (None, name):
+            sub.add_parser(name)  # never parsed in this run: no need to load it
+            continue
+        module = importlib.import_module(module_name)
         doc = (module.__doc__ or name).strip()
         module.add_arguments(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
     return parser
@@ -111,7 +121,7 @@ def main(argv=None):
     """Run one command; return its exit code (the console script exits with it)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[:1]).parse_args(argv)
         return args.run(args) or 0
     except LinregError as error:
         print(f"error: {error}", file=sys.stderr)

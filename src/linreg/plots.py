@@ -17,13 +17,13 @@ DPI = 110
 
 def _save(fig, path):
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=DPI, format="png")
     plt.close(fig)
 
 
 def data_and_lines(path, x, y, lines):
     """Scatter of (x, y) with one line per (label, W, b, style) in `lines`."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
     ax.scatter(x, y, s=6, alpha=0.35, color="tab:gray", label="data")
     grid = np.linspace(np.min(x), np.max(x), 2)
     for label, W, b, style in lines:
@@ -38,7 +38,7 @@ def data_and_lines(path, x, y, lines):
 def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
     """The loss after each epoch on a log scale; with `floor`, also how far
     above that minimum it still is (the part gradient descent can remove)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     epochs = np.arange(len(loss))
     ax.semilogy(epochs, loss, marker=".", label="loss")
     if floor is not None:
@@ -55,7 +55,7 @@ def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
 
 def parameters_per_epoch(path, W, b, true_W, true_b, least_squares=None):
     """W and b after each epoch, against the true values (and least squares)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharex=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9.6, 3.8), sharex=True, layout="constrained")
     epochs = np.arange(len(W))
     for ax, values, true, name, best in (
         (axes[0], W, true_W, "W", None if least_squares is None else least_squares[0]),
@@ -83,7 +83,7 @@ def loss_surface(path, loss_fn, W_path, b_path, optimum):
     b_lo, b_hi = min(b_path.min(), optimum[1]) - pad_b, max(b_path.max(), optimum[1]) + pad_b
     W_grid, b_grid = np.meshgrid(np.linspace(W_lo, W_hi, 200), np.linspace(b_lo, b_hi, 200))
     surface = loss_fn(W_grid, b_grid)
-    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    fig, ax = plt.subplots(figsize=(6.4, 5.0), layout="constrained")
     levels = np.geomspace(surface.min(), surface.max(), 25)
     contours = ax.contour(W_grid, b_grid, surface, levels=levels, cmap="viridis", linewidths=0.8)
     fig.colorbar(contours, ax=ax, label="mean squared error")
@@ -99,7 +99,7 @@ def loss_surface(path, loss_fn, W_path, b_path, optimum):
 
 def predicted_vs_actual(path, actual, predicted, target="y"):
     """Each row's prediction against its true value; a perfect fit lies on the diagonal."""
-    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    fig, ax = plt.subplots(figsize=(5.6, 5.0), layout="constrained")
     ax.scatter(actual, predicted, s=8, alpha=0.5, color="tab:blue")
     low, high = float(min(np.min(actual), np.min(predicted))), float(max(np.max(actual), np.max(predicted)))
     ax.plot([low, high], [low, high], "--", color="tab:red", linewidth=1, label="predicted = actual")
@@ -112,7 +112,7 @@ def predicted_vs_actual(path, actual, predicted, target="y"):
 
 def residuals_vs_fitted(path, fitted, residuals, target="y"):
     """Residuals against fitted values; a good linear fit shows a shapeless band around 0."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     ax.scatter(fitted, residuals, s=8, alpha=0.5, color="tab:blue")
     ax.axhline(0.0, color="tab:red", linestyle="--", linewidth=1)
     ax.set_xlabel(f"fitted {target}")
