@@ -55,7 +55,7 @@ def hessian(x, y):
 
 def largest_eigenvalue(x, y):
     """The loss's steepest curvature: the Hessian's largest eigenvalue."""
-    return float(np.linalg.eigvalsh(hessian(x, y))[-1])
+    return curvature(x, y).largest
 
 
 def max_stable_learning_rate(x, y, momentum=0.0, nesterov=False):

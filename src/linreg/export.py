@@ -66,12 +66,17 @@ class Predictor(tf.Module):
         self.serve = serve
 
 
+def check_destination(directory, force=False):
+    """Refuse an existing export folder unless it may be replaced."""
+    if Path(directory).exists() and not force:
+        raise LinregError(f"export folder {directory} already exists; choose another or add --force to replace it")
+
+
 def save(directory, model, scaled, features, target, force=False):
     """Write the export folder: built under a temporary name beside it and
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
-    if directory.exists() and not force:
-        raise LinregError(f"export folder {directory} already exists; choose another or add --force to replace it")
+    check_destination(directory, force)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))

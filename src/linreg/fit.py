@@ -20,7 +20,6 @@ import tensorflow as tf
 
 from linreg import analysis, data, export, plots, training
 from linreg.cli import int_at_least, non_negative_float, output_dir, output_file, positive_float
-from linreg.errors import LinregError
 from linreg.files import make_dir, write_json
 from linreg.model import LinearModel
 
@@ -179,8 +178,8 @@ def momentum_for(curvature, optimizer):
 
 def run(args):
     started = time.perf_counter()
-    if args.export is not None and args.export.exists() and not args.force:
-        raise LinregError(f"export folder {args.export} already exists; choose another or add --force to replace it")
+    if args.export is not None:
+        export.check_destination(args.export, args.force)  # before training, not after
 
     # 1. Data: read, check, standardize (in float64; see data.standardize).
     table = data.read_table(args.data, args.target, args.features)
