@@ -5,7 +5,7 @@
         distance -- features on very different scales.
 
     python examples/make_data.py --hard PATH [--rows N] [--features D] [--correlation R] [--seed S]
-        a numerically hard problem (linreg.data.correlated): D features
+        a numerically hard problem (linreg.data.synthetic.correlated): D features
         pairwise correlated R, standard deviations from 0.1 to 500,000,
         offsets of up to ten standard deviations; y = x·W + 3 + noise.
 """
@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from linreg.data import correlated  # noqa: E402
+from linreg.data.synthetic import correlated  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

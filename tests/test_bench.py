@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from linreg import bench, cli
+from linreg.cli import bench, main
 
 
 def tiny_report():
@@ -71,5 +71,5 @@ def test_peak_rss_in_a_fresh_process():
 
 
 def test_bench_flags_are_checked(capsys):
-    assert cli.main(["bench", "--repeats", "0"]) == 2
+    assert main(["bench", "--repeats", "0"]) == 2
     assert "error:" in capsys.readouterr().err

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from linreg import training
+from conftest import train
+
+from linreg.core.model import LinearModel
+from linreg.core.optimizers import Momentum, Nesterov
+from linreg.engine import driver
 from linreg.errors import DivergenceError, LinregError
-from linreg.model import LinearModel
 
 COMPILED = ("function", "xla")
 
@@ -26,14 +29,16 @@ def data(n=200, d=3, seed=1):
 
 def run(mode, x, y, rate=0.1, epochs=40, tol=0.0, momentum=None):
     model = LinearModel(int(x.shape[1]))
-    mom = None if momentum is None else training.Momentum(model, **momentum)
-    result = training.train(model, x, y, rate, epochs, tol=tol, momentum=mom, compile=mode)
+    rule = None
+    if momentum is not None:
+        rule = (Nesterov if momentum.get("nesterov") else Momentum)(model, rate, momentum["beta"])
+    result = train(model, x, y, rate, epochs, tol=tol, optimizer=rule, compile=mode)
     return result, model
 
 
 def assert_same(result, model, reference, reference_model):
     assert result.epochs == reference.epochs
-    for name in ("loss", "W", "b", "grad_W", "grad_b"):
+    for name in ("loss", "gradient_norm", "W", "b"):
         np.testing.assert_allclose(
             getattr(result.history, name), getattr(reference.history, name), rtol=1e-5, atol=1e-6, err_msg=name
         )
@@ -70,7 +75,7 @@ def test_convergence_stops_at_the_same_epoch(mode):
     assert_same(result, model, reference, reference_model)
 
 
-@pytest.mark.parametrize("mode", training.COMPILE_MODES)
+@pytest.mark.parametrize("mode", driver.COMPILE_MODES)
 def test_divergence_is_caught_in_every_mode(mode):
     x, y = data(seed=4)
     with pytest.raises(DivergenceError, match="diverged"):
@@ -78,14 +83,14 @@ def test_divergence_is_caught_in_every_mode(mode):
 
 
 def test_compile_choices():
-    assert training.COMPILE_CHOICES == ("auto", "none", "function", "xla")
+    assert driver.COMPILE_CHOICES == ("auto", "none", "function", "xla")
     x, y = data(n=20, d=1)
-    with pytest.raises(LinregError, match="--compile must be one of auto, none, function, xla"):
+    with pytest.raises(LinregError, match="compile must be one of auto, none, function, xla"):
         run("jit", x, y)
 
 
 def test_auto_resolves_by_problem_size_and_length():
-    resolve = training.resolve_compile
+    resolve = driver.resolve_compile
     # A short run: compiling would cost more than it saves.
     assert resolve("auto", 1_000, 1, 50) == "none"
     assert resolve("auto", 1_000, 16, 200) == "none"
@@ -98,14 +103,14 @@ def test_auto_resolves_by_problem_size_and_length():
     assert resolve("auto", 10_000_000, 16, 50) == "function"
     assert resolve("auto", 100_000, 16, 10_000) == "xla"
     # An explicit choice is kept as it is.
-    for mode in training.COMPILE_MODES:
+    for mode in driver.COMPILE_MODES:
         assert resolve(mode, 10, 1, 1) == mode
 
 
 def test_auto_is_the_default_and_reports_what_ran():
     x, y = data(n=50, d=2)
     model = LinearModel(2)
-    result = training.train(model, x, y, 0.1, 10)
+    result = train(model, x, y, 0.1, 10)
     assert result.compile == "none"
     reference, _ = run("none", x, y, epochs=10)
     np.testing.assert_allclose(result.history.loss, reference.history.loss, rtol=1e-6)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linreg import analysis
+from linreg.analysis.ols import least_squares
 from linreg.cli import main
-from linreg.data import synthetic
-from linreg.demo import PLOTS
+from linreg.data.synthetic import synthetic
+from linreg.cli.demo import PLOTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def test_main_py_runs_end_to_end_and_writes_plots_and_json(tmp_path):
 
     summary = json.loads(summary_path.read_text())
     x, y = synthetic(1000, seed=0)
-    W_ls, b_ls = analysis.least_squares(x, y)
+    W_ls, b_ls = least_squares(x, y)
     assert summary["least_squares"]["W"] == pytest.approx(W_ls[0], abs=1e-12)
     assert summary["least_squares"]["b"] == pytest.approx(b_ls, abs=1e-12)
     # the defaults reach the least-squares optimum to 1e-3

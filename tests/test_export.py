@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from linreg.cli import main
-from linreg.data import correlated
+from linreg.data.synthetic import correlated
 
 NAMES = ["floor area", "rooms", "2nd.feature"]  # not valid TensorFlow names as they stand
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from linreg.cli import main
-from linreg.data import correlated
+from linreg.data.synthetic import correlated
 
 FEATURES = 12
 

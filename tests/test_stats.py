@@ -7,22 +7,28 @@ import pytest
 import statsmodels.api as sm
 import tensorflow as tf
 
-from linreg import analysis, data, training
-from linreg.fit import step_size
-from linreg.model import LinearModel
+from conftest import train
+
+from linreg.analysis import curvature as analysis
+from linreg.analysis import ols as linreg_ols
+from linreg.core import optimizers
+from linreg.core.model import LinearModel
+from linreg.data import table as data
+from linreg.data.synthetic import correlated
+from linreg.errors import DivergenceError
 
 
 @pytest.fixture(scope="module")
 def problem():
-    x, y, _, _ = data.correlated(400, 6, correlation=0.9, noise=2.0, seed=3)
+    x, y, _, _ = correlated(400, 6, correlation=0.9, noise=2.0, seed=3)
     return x, y
 
 
 def test_ols_statistics_match_statsmodels(problem):
     x, y = problem
     ols = sm.OLS(y, sm.add_constant(x)).fit()
-    W, b = analysis.least_squares(x, y)
-    stats = analysis.ols_statistics(x, y, W, b)
+    W, b = linreg_ols.least_squares(x, y)
+    stats = linreg_ols.ols_statistics(x, y, W, b)
     ci = ols.conf_int(alpha=0.05)
     np.testing.assert_allclose(stats.coefficients, ols.params, rtol=1e-7)
     np.testing.assert_allclose(stats.std_errors, ols.bse, rtol=1e-7)
@@ -48,7 +54,7 @@ def test_ols_statistics_from_their_formulas():
     s = math.sqrt(np.sum(residuals**2) / 28)
     se_slope = s / math.sqrt(sxx)
     se_intercept = s * math.sqrt(1 / 30 + x.mean() ** 2 / sxx)
-    stats = analysis.ols_statistics(x[:, None], y, [slope], intercept)
+    stats = linreg_ols.ols_statistics(x[:, None], y, [slope], intercept)
     np.testing.assert_allclose(stats.std_errors, [se_intercept, se_slope], rtol=1e-10)
     assert stats.residual_sd == pytest.approx(s, rel=1e-12)
     r = np.corrcoef(x, y)[0, 1]
@@ -68,7 +74,7 @@ def test_curvature_full_hessian_matches_numpy(problem):
 
 def test_power_iteration_on_hessian_vector_products(monkeypatch):
     """Force the large-d path on a problem small enough to check exactly."""
-    x, y, _, _ = data.correlated(300, 8, correlation=0.99, seed=5)
+    x, y, _, _ = correlated(300, 8, correlation=0.99, seed=5)
     scaled = data.standardize(x, y)
     A = np.column_stack([scaled.x, np.ones(len(y))])
     expected = np.linalg.eigvalsh(2.0 / len(y) * A.T @ A)
@@ -89,19 +95,22 @@ def test_hessian_vector_product_is_the_hessian_times_v(problem):
     np.testing.assert_allclose(np.concatenate([dW.numpy(), [db.numpy()]]), expected, rtol=1e-9)
 
 
-@pytest.mark.parametrize("beta, nesterov", [(0.0, False), (0.8, False), (0.8, True)])
-def test_stable_rate_factor_is_where_training_starts_to_diverge(beta, nesterov):
-    """Just below the bound the loss falls; just above it training diverges."""
+RULES = {"gd": {}, "momentum": {"beta": 0.8}, "nesterov": {"beta": 0.8}}
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_stable_rate_is_where_training_starts_to_diverge(name):
+    """Just below each optimizer's bound the loss falls; just above it training diverges."""
     x = np.linspace(-1.0, 1.0, 64)[:, None]
     y = 2.0 * x[:, 0] + 1.0  # both directions start away from the minimum
-    bound = analysis.max_stable_learning_rate(x, y, momentum=beta, nesterov=nesterov)
+    rule = optimizers.REGISTRY[name]
+    bound = rule(LinearModel(1, dtype=tf.float64), 0.1, **RULES[name]).stable_rate(analysis.largest_eigenvalue(x, y))
 
     def final_loss(rate):
         model = LinearModel(1, W=0.0, dtype=tf.float64)
-        momentum = None if beta == 0 and not nesterov else training.Momentum(model, beta, nesterov=nesterov)
         try:
-            return training.train(model, x, y, rate, 400, momentum=momentum, compile="function").loss
-        except training.DivergenceError:
+            return train(model, x, y, rate, 400, optimizer=rule(model, rate, **RULES[name]), compile="function").loss
+        except DivergenceError:
             return math.inf
 
     assert final_loss(0.97 * bound) < 1e-6
@@ -110,23 +119,24 @@ def test_stable_rate_factor_is_where_training_starts_to_diverge(beta, nesterov):
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
 def test_auto_step_is_inside_the_stability_bound(optimizer):
-    curvature = analysis.Curvature(largest=40.0, smallest=0.02, method="given")
-    rate, beta = step_size(curvature, optimizer)
-    assert 0 < rate * curvature.largest < analysis.stable_rate_factor(beta, optimizer == "nesterov")
-    assert (beta > 0.9) == (optimizer != "gd")
+    rule = optimizers.make(optimizer, LinearModel(1, dtype=tf.float64), 40.0, 0.02)
+    assert 0 < float(rule.learning_rate) < rule.stable_rate(40.0)
+    assert (float(getattr(rule, "beta", 0.0)) > 0.9) == (optimizer != "gd")
 
 
 def test_standardize_and_back():
-    x, y, _, _ = data.correlated(200, 4, seed=2)
+    x, y, _, _ = correlated(200, 4, seed=2)
     scaled = data.standardize(x, y)
     np.testing.assert_allclose(scaled.x.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(scaled.x.std(axis=0), 1, rtol=1e-12)
     # The least-squares fit in the standardized space, taken back to the
     # original units, is the least-squares fit of the original data.
-    W_s, b_s = np.linalg.lstsq(np.column_stack([scaled.x, np.ones(200)]), scaled.y, rcond=None)[0][[0, 1, 2, 3]], 0.0
+    # Any (W_s, b_s), not only the least-squares one (whose b_s is 0), maps
+    # to the same predictions in the original units.
+    W_s, b_s = np.array([0.3, -1.2, 0.7, 2.0]), 0.37
     W, b = scaled.coefficients(W_s, b_s)
     prediction = x @ W + b
-    np.testing.assert_allclose(prediction, scaled.y_mean + scaled.y_scale * (scaled.x @ W_s), rtol=1e-9)
+    np.testing.assert_allclose(prediction, scaled.y_mean + scaled.y_scale * (scaled.x @ W_s + b_s), rtol=1e-9)
 
 
 def test_linear_combination_is_found_and_named():

@@ -6,11 +6,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from linreg import analysis
-from linreg.data import synthetic
+from conftest import train
+
+from linreg.analysis.curvature import hessian, largest_eigenvalue
+from linreg.analysis.ols import least_squares
+from linreg.core.model import LinearModel
+from linreg.core.optimizers import GradientDescent, Momentum, Nesterov
+from linreg.core.step import loss_and_gradients, train_step
+from linreg.core.training import train_plainly
+from linreg.data.synthetic import synthetic
 from linreg.errors import DivergenceError
-from linreg.model import LinearModel
-from linreg.training import Momentum, loss_and_gradients, train, train_step
+
+
+def max_stable_learning_rate(x, y):
+    return GradientDescent(LinearModel(1), 0.1).stable_rate(largest_eigenvalue(x, y))
 
 finite = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
 
@@ -31,7 +40,7 @@ def problems(draw):
 def test_tape_gradients_equal_the_analytic_gradients(problem):
     x, y, W, b = problem
     model = LinearModel(x.shape[1], W=W, b=b, dtype=tf.float64)
-    loss, dW, db = loss_and_gradients(model, tf.constant(x), tf.constant(y))
+    loss, (dW, db) = loss_and_gradients(model, tf.constant(x), tf.constant(y))
 
     residual = y - (x @ W + b)
     expected_dW = -2 * np.mean(x * residual[:, None], axis=0)  # -2·mean(x·(y - ŷ))
@@ -46,7 +55,7 @@ def test_a_step_moves_each_variable_against_its_gradient():
     x, y = synthetic(100, seed=3)
     model = LinearModel(1, W=5.0, b=0.0)
     W0, b0 = model.W.numpy().copy(), model.b.numpy().copy()
-    loss, dW, db = train_step(model, x, y, 0.1)
+    loss, (dW, db) = train_step(model, GradientDescent(model, 0.1), x, y)
     np.testing.assert_allclose(model.W.numpy(), W0 - 0.1 * dW.numpy(), rtol=1e-6)
     np.testing.assert_allclose(model.b.numpy(), b0 - 0.1 * db.numpy(), rtol=1e-6)
     assert float(loss_and_gradients(model, x, y)[0]) < float(loss)
@@ -62,7 +71,7 @@ def test_without_noise_training_recovers_the_true_line():
 
 def test_with_noise_training_reaches_the_least_squares_solution():
     x, y = synthetic(1000, noise=1.0, seed=5)
-    W_ls, b_ls = analysis.least_squares(x, y)
+    W_ls, b_ls = least_squares(x, y)
     model = LinearModel(1, W=5.0)
     result = train(model, x, y, learning_rate=0.1, epochs=300)
     assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-4
@@ -76,7 +85,7 @@ def test_least_squares_matches_numpy():
     rng = np.random.default_rng(6)
     x = rng.normal(size=(200, 3)) * [1.0, 10.0, 0.1]
     y = x @ [1.0, -2.0, 3.0] + 0.5 + rng.normal(size=200)
-    W, b = analysis.least_squares(x, y)
+    W, b = least_squares(x, y)
     expected = np.linalg.lstsq(np.column_stack([x, np.ones(200)]), y, rcond=None)[0]
     np.testing.assert_allclose(np.append(W, b), expected, rtol=1e-10)
 
@@ -86,20 +95,20 @@ def test_hessian_from_nested_tapes_is_two_over_n_times_the_gram_matrix():
     x = rng.normal(size=(50, 2))
     y = rng.normal(size=50)
     design = np.column_stack([x, np.ones(50)])
-    np.testing.assert_allclose(analysis.hessian(x, y), 2 / 50 * design.T @ design, rtol=1e-12)
+    np.testing.assert_allclose(hessian(x, y), 2 / 50 * design.T @ design, rtol=1e-12)
     np.testing.assert_allclose(
-        analysis.max_stable_learning_rate(x, y), 2 / np.linalg.eigvalsh(2 / 50 * design.T @ design)[-1], rtol=1e-12
+        max_stable_learning_rate(x, y), 2 / np.linalg.eigvalsh(2 / 50 * design.T @ design)[-1], rtol=1e-12
     )
 
 
 @pytest.mark.parametrize("factor", [0.95, 1.05])
 def test_the_computed_bound_separates_convergence_from_divergence(factor):
     x, y = synthetic(500, seed=8)
-    bound = analysis.max_stable_learning_rate(x, y)
+    bound = max_stable_learning_rate(x, y)
     model = LinearModel(1, W=5.0)
     if factor < 1:
         train(model, x, y, learning_rate=factor * bound, epochs=600)
-        W_ls, b_ls = analysis.least_squares(x, y)
+        W_ls, b_ls = least_squares(x, y)
         assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-3
         assert abs(model.b.numpy() - b_ls) < 1e-3
     else:
@@ -127,7 +136,7 @@ def test_the_same_seed_gives_an_identical_history():
         return train(LinearModel(1, W=5.0), x, y, learning_rate=0.1, epochs=20).history
 
     first, again, other = history(11), history(11), history(12)
-    for name in ("loss", "W", "b", "grad_W", "grad_b"):
+    for name in ("loss", "gradient_norm", "W", "b"):
         np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
     assert not np.array_equal(first.loss, other.loss)
 
@@ -138,30 +147,43 @@ def test_history_records_the_start_and_every_epoch():
     h = result.history
     assert result.epochs == 7 and len(h.loss) == 8 and h.W.shape == (8, 1)
     assert h.W[0, 0] == 5.0 and h.b[0] == 0.0
-    # entry k+1 is entry k moved against entry k's gradient
-    np.testing.assert_allclose(h.W[1:], h.W[:-1] - 0.1 * h.grad_W[:-1], rtol=1e-6)
-    np.testing.assert_allclose(h.b[1:], h.b[:-1] - 0.1 * h.grad_b[:-1], rtol=1e-5, atol=1e-6)
+    # entry k+1 is entry k moved against the analytic gradient at entry k
+    x, y = x.numpy().astype(np.float64), y.numpy().astype(np.float64)
+    residual = y[None, :] - (h.W[:, :1] * x[None, :, 0] + h.b[:, None])
+    grad_W, grad_b = -2 * np.mean(x[None, :, 0] * residual, axis=1), -2 * np.mean(residual, axis=1)
+    np.testing.assert_allclose(h.W[1:, 0], h.W[:-1, 0] - 0.1 * grad_W[:-1], rtol=1e-5)
+    np.testing.assert_allclose(h.b[1:], h.b[:-1] - 0.1 * grad_b[:-1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.gradient_norm, np.hypot(grad_W, grad_b), rtol=1e-4)
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_momentum_reaches_least_squares_and_stops_on_tolerance(nesterov):
     x, y = synthetic(400, seed=14)
-    W_ls, b_ls = analysis.least_squares(x, y)
+    W_ls, b_ls = least_squares(x, y)
     model = LinearModel(1, W=5.0)
-    result = train(model, x, y, 0.1, 1000, tol=1e-6, momentum=Momentum(model, 0.5, nesterov=nesterov))
+    rule = (Nesterov if nesterov else Momentum)(model, 0.1, 0.5)
+    result = train(model, x, y, 0.1, 1000, tol=1e-6, optimizer=rule)
     assert result.converged and result.epochs < 1000
     assert abs(model.W.numpy()[0] - W_ls[0]) < 1e-4 and abs(model.b.numpy() - b_ls) < 1e-4
-    g = np.hypot(result.history.grad_W[-2, 0], result.history.grad_b[-2])
-    g0 = np.hypot(result.history.grad_W[0, 0], result.history.grad_b[0])
-    assert g <= 1e-6 * g0
+    assert result.history.gradient_norm[-2] <= 1e-6 * result.history.gradient_norm[0]
 
 
 def test_a_blow_up_below_the_bound_is_not_blamed_on_the_rate():
     x, y = synthetic(100, seed=15)
     y = y * 1e20  # its square overflows float32: the loss is infinite at once
-    bound = analysis.max_stable_learning_rate(x, y)
+    bound = max_stable_learning_rate(x, y)
     with pytest.raises(DivergenceError) as caught:
         train(LinearModel(1), x, y, learning_rate=0.1, epochs=10)
     message = str(caught.value)
     assert "diverged at epoch 1" in message and "below" in message and "above" not in message
     assert float(message.rsplit("--learning-rate ", 1)[1]) == pytest.approx(min(bound, 0.1) / 2, rel=1e-2)
+
+
+def test_the_plain_loop_and_the_chunked_loop_take_the_same_steps():
+    x, y = synthetic(200, seed=16)
+    plain, chunked = LinearModel(1, W=5.0), LinearModel(1, W=5.0)
+    losses = train_plainly(plain, GradientDescent(plain, 0.1), x, y, 30)
+    result = train(chunked, x, y, 0.1, 30, compile="none")
+    np.testing.assert_array_equal(result.history.loss[:-1], np.array(losses, np.float32))
+    np.testing.assert_array_equal(plain.W.numpy(), chunked.W.numpy())
+    np.testing.assert_array_equal(plain.b.numpy(), chunked.b.numpy())

@@ -1,40 +1,23 @@
 """linreg: linear regression trained by a hand-written TensorFlow 2 loop.
 
-Read in this order: model.py (the model and its loss), training.py (the step
-and the loop), demo.py (the story `python main.py` tells).
+    import linreg
+    fit = linreg.fit("data.csv", target="y")      # or a data frame, or (x, y)
+    print(fit.summary())
+
+The heart, to read top to bottom: core/model.py (the model and its loss),
+core/step.py (the tape and assign_sub), core/optimizers.py (the learning
+rules), core/training.py (the loop). Importing this package loads nothing
+else: TensorFlow comes in when `fit`, `load` or `Fit` is first used.
 """
-import os
+from linreg.errors import DivergenceError, LinregError
+
+__all__ = ["fit", "load", "Fit", "Model", "LinregError", "DivergenceError"]
+__version__ = "0.2.0"
 
 
-def _import_tensorflow_quietly():
-    """Import TensorFlow without its C++ start-up chatter on stderr.
+def __getattr__(name):
+    if name in ("fit", "load", "Fit", "Model"):
+        from linreg import api
 
-    TensorFlow's native libraries print lines about oneDNN, CPU features and
-    missing CUDA drivers while loading and while looking for devices. They are
-    noise for a command-line tool whose stderr should hold only its own
-    `error: …` line, and this build prints them whatever TF_CPP_MIN_LOG_LEVEL
-    says. So file descriptor 2 points at /dev/null for the import and the
-    device scan, then is put back. Python exceptions are not affected: Python
-    prints them after stderr is restored.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    tf.get_logger().setLevel("ERROR")
-
-
-_import_tensorflow_quietly()
-
-from linreg.errors import DivergenceError, LinregError  # noqa: E402
-
-__all__ = ["LinregError", "DivergenceError"]
-__version__ = "0.1.0"
+        return getattr(api, name)
+    raise AttributeError(f"module 'linreg' has no attribute {name!r}")

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from linreg.files import atomic_path  # noqa: E402
+from linreg.io.files import atomic_path  # noqa: E402
 
 DPI = 110
 

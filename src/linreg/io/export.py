@@ -17,7 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from linreg.errors import LinregError
-from linreg.files import umask
+from linreg.io.files import umask
 
 METADATA = "linreg.json"
 

@@ -1,4 +1,4 @@
-"""Data: the demo's synthetic line, and the user's own CSV files.
+"""The user's own data: a CSV file, a data frame or arrays.
 
 A CSV is read with Python's csv module, checked where it enters (every
 problem is reported with the file, line and column and what to do), and
@@ -11,46 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from linreg.errors import LinregError
 
-
-def synthetic(samples, true_w=3.0, true_b=2.0, noise=1.0, seed=0):
-    """x ~ N(0, 1), y = true_w · x + true_b + noise · N(0, 1), as float32.
-
-    Returns x shaped [samples, 1] (one feature) and y shaped [samples].
-    A `tf.random.Generator` seeded explicitly makes the draw reproducible:
-    the same seed gives the same data, bit for bit, on every run.
-    """
-    generator = tf.random.Generator.from_seed(seed)
-    x = generator.normal([samples, 1])
-    noise_draw = generator.normal([samples])
-    y = true_w * x[:, 0] + true_b + noise * noise_draw
-    return x, y
-
-
-
-def correlated(samples, features, correlation=0.99, noise=0.5, seed=0):
-    """A numerically hard regression problem with known coefficients, float64.
-
-    Every feature is sqrt(ρ)·(one shared factor) + sqrt(1 - ρ)·(its own noise),
-    so any two are correlated with coefficient ρ; then feature j is scaled to a
-    standard deviation between 0.1 and 500,000 (log-spaced) and shifted by up
-    to ten of those. The true weights give every feature a contribution of
-    similar size; y = x·W + 3 + noise·N(0, 1). Returns x [N, d], y [N], W, b.
-    """
-    rng = np.random.default_rng(seed)
-    shared = rng.standard_normal((samples, 1))
-    z = math.sqrt(correlation) * shared + math.sqrt(1.0 - correlation) * rng.standard_normal((samples, features))
-    scales = np.logspace(-1, math.log10(5e5), features)
-    x = z * scales + rng.uniform(-10.0, 10.0, features) * scales
-    W = rng.choice([-1.0, 1.0], features) * rng.uniform(1.0, 2.0, features) / scales
-    b = 3.0
-    y = x @ W + b + noise * rng.standard_normal(samples)
-    return x, y, W, b
-
-# --- the user's own data: reading and checking a CSV -------------------------
 
 @dataclass
 class Table:
@@ -169,22 +132,92 @@ def read_table(path, target, features=None):
     header = rows[0]
     if target not in header:
         raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
-    if features is None:
-        features = [name for name in header if name != target]
-        if not features:
-            raise LinregError(f"{path} has only the target column {target!r}; a fit needs at least one feature")
-    else:
-        for name in features:
-            if name not in header:
-                raise LinregError(
-                    f"{path} has no column {name!r} given in --features; its columns are {', '.join(header)}"
-                )
-            if name == target:
-                raise LinregError(f"--features includes the target {target!r}; a column cannot predict itself")
-            if features.count(name) > 1:
-                raise LinregError(f"--features names {name!r} twice; name each feature once")
+    features = [name for name in header if name != target] if features is None else list(features)
+    _check_feature_names(features, header, target, str(path))
     values, lines = read_columns(path, [target, *features], rows)
     table = Table(path, list(features), target, values[:, 1:], values[:, 0], lines)
+    check_fittable(table)
+    return table
+
+
+def load(data, target=None, features=None):
+    """A checked Table from what `linreg.fit` accepts: a CSV path, a data frame
+    (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays."""
+    if isinstance(data, (str, Path)):
+        if target is None:
+            raise LinregError("target is required with a CSV file: name the column to predict")
+        return read_table(data, target, features)
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):
+        return from_frame(data, target, features)
+    if isinstance(data, tuple) and len(data) == 2:
+        return from_arrays(*data, target=target, features=features)
+    raise LinregError(
+        f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
+    )
+
+
+def _check_feature_names(features, header, target, source):
+    if not features:
+        raise LinregError(f"{source} has only the target column {target!r}; a fit needs at least one feature")
+    for name in features:
+        if name not in header:
+            raise LinregError(f"{source} has no column {name!r} given in --features; its columns are {', '.join(header)}")
+        if name == target:
+            raise LinregError(f"features include the target {target!r}; a column cannot predict itself")
+        if features.count(name) > 1:
+            raise LinregError(f"features name {name!r} twice; name each feature once")
+
+
+def from_frame(frame, target, features=None):
+    header = [str(name) for name in frame.columns]
+    if target is None or str(target) not in header:
+        raise LinregError(f"the data frame has no column {target!r} for target; its columns are {', '.join(header)}")
+    features = [name for name in header if name != str(target)] if features is None else list(features)
+    _check_feature_names(features, header, str(target), "the data frame")
+    columns = [str(target), *features]
+    try:
+        values = np.column_stack([np.asarray(frame[name], dtype=np.float64) for name in columns])
+    except (TypeError, ValueError):
+        bad = next(name for name in columns if not _numeric(frame[name]))
+        raise LinregError(f"column {bad!r} of the data frame is not numeric; convert it or leave it out") from None
+    return _checked(Table("data frame", features, str(target), values[:, 1:], values[:, 0], None), "row")
+
+
+def from_arrays(x, y, target=None, features=None):
+    try:
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LinregError("x and y must be arrays of numbers") from None
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
+        raise LinregError(f"x must be [N, d] and y [N], got shapes {list(x.shape)} and {list(y.shape)}")
+    features = [f"x{j + 1}" for j in range(x.shape[1])] if features is None else [str(name) for name in features]
+    if len(features) != x.shape[1]:
+        raise LinregError(f"features names {len(features)} columns but x has {x.shape[1]}")
+    return _checked(Table("arrays", features, target or "y", x, y, None), "row")
+
+
+def _numeric(values):
+    try:
+        np.asarray(values, dtype=np.float64)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _checked(table, unit):
+    """Finite numbers only, then the checks every source shares."""
+    values = np.column_stack([table.y, table.x])
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        row, column = bad[0]
+        name = ([table.target, *table.features])[column]
+        raise LinregError(
+            f"{table.path}: {unit} {row}, column {name!r} is {values[row, column]}; "
+            "only finite numbers can be fitted, fill it in or drop the row"
+        )
     check_fittable(table)
     return table
 

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linreg.cli import int_at_least, output_dir, output_file
+from linreg.cli.flags import int_at_least, output_dir, output_file
 
 LEARNING_RATE = 0.1
 FULL_CASES = [(n, d) for n in (10**3, 10**5, 10**7) for d in (1, 16)]
@@ -70,7 +70,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    from linreg import files
+    from linreg.io import files
 
     cases = QUICK_CASES if args.quick else FULL_CASES + (LARGE_CASES if args.large else [])
     repeats = args.repeats or (3 if args.quick else 5)
@@ -144,14 +144,16 @@ def ours(mode):
     def make(x, y):
         import tensorflow as tf
 
-        from linreg import training
-        from linreg.model import LinearModel
+        from linreg.core.model import LinearModel
+        from linreg.core.optimizers import GradientDescent
+        from linreg.engine import driver
 
         x, y = tf.constant(x), tf.constant(y)
         model = LinearModel(int(x.shape[1]))
+        optimizer = GradientDescent(model, LEARNING_RATE)
 
         def run(epochs):
-            return training.train(model, x, y, LEARNING_RATE, epochs, compile=mode).loss
+            return driver.train(model, optimizer, x, y, epochs, compile=mode).loss
 
         return run
 
@@ -305,7 +307,7 @@ def read_bandwidth(x, y, repeats=7):
 def benchmark(cases, repeats=5, target_seconds=0.25, systems=None, echo=None):
     """Time every system on every case; return the report (JSON-ready)."""
     import linreg  # noqa: F401  (TensorFlow, imported quietly)
-    from linreg.training import resolve_compile
+    from linreg.engine.driver import resolve_compile
 
     systems = SYSTEMS if systems is None else systems
     echo = echo or (lambda *a, **k: None)
@@ -358,9 +360,10 @@ def _fresh_process_seconds(argv, cwd, repeats):
 _RSS_SCRIPT = """
 import json, sys
 import numpy as np
-import linreg, tensorflow as tf
-from linreg import training
-from linreg.model import LinearModel
+import tensorflow as tf
+from linreg.core.model import LinearModel
+from linreg.core.optimizers import GradientDescent
+from linreg.engine import driver
 
 
 def status(field):
@@ -405,7 +408,7 @@ before = status("VmRSS")
 with open("/proc/self/clear_refs", "w") as clear:
     clear.write("5")
 model = LinearModel(d)
-training.train(model, x, y, 0.1, 5, compile=mode)
+driver.train(model, GradientDescent(model, 0.1), x, y, 5, compile=mode)
 print(json.dumps({"peak_rss_bytes": status("VmHWM"), "rss_before_training_bytes": before,
                   "baseline_rss_bytes": baseline, "data_bytes": 4 * (n * d + n)}))
 """
@@ -533,7 +536,7 @@ def format_extras(report):
 
 def plot(report, path):
     """Seconds per epoch against N, log-log: a panel per d, a line per system, the floor dashed."""
-    from linreg import plots
+    from linreg.io import plots
 
     plt = plots.plt
     dims = sorted({case["d"] for case in report["cases"]})

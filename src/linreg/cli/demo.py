@@ -7,14 +7,7 @@ with the true line and with the exact least-squares line, draw the figures.
 """
 import math
 
-import numpy as np
-
-from linreg import analysis, plots, training
-from linreg.cli import finite_float, int_at_least, non_negative_float, output_dir, output_file, positive_float
-from linreg.data import synthetic
-from linreg.errors import DivergenceError
-from linreg.files import make_dir, write_json
-from linreg.model import LinearModel
+from linreg.cli.flags import finite_float, int_at_least, non_negative_float, output_dir, output_file, positive_float
 
 # Where training starts. Far enough from (3, 2) that the plots show a journey.
 START_W, START_B = 5.0, 0.0
@@ -47,17 +40,27 @@ def add_arguments(parser):
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the run's summary as JSON")
     parser.add_argument(
         "--compile",
-        choices=training.COMPILE_CHOICES,
+        choices=("auto", "none", "function", "xla"),
         default="auto",
         help="run the loop eagerly (none), as a tf.function graph, or compiled by XLA;"
         " auto picks the fastest for the run (default auto)",
     )
     parser.add_argument("--keras", action="store_true", help="also train with Keras' fit and compare")
-    parser.add_argument("--quiet", action="store_true", help="print nothing; still write plots and JSON")
+    parser.add_argument("--quiet", action="store_true", help="print nothing, no progress line; still write plots and JSON")
     parser.set_defaults(run=run)
 
 
 def run(args):
+    from linreg.analysis.curvature import largest_eigenvalue
+    from linreg.analysis.ols import least_squares
+    from linreg.core.model import LinearModel
+    from linreg.core.optimizers import GradientDescent
+    from linreg.data.synthetic import synthetic
+    from linreg.engine import driver
+    from linreg.errors import DivergenceError
+    from linreg.io import progress
+    from linreg.io.files import make_dir, write_json
+
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n"))
 
     # 1. Data: points scattered around a known line.
@@ -80,7 +83,8 @@ def run(args):
     )
 
     # 3. The learning rate, against the largest one that converges.
-    bound = analysis.max_stable_learning_rate(x, y)
+    optimizer = GradientDescent(model, args.learning_rate)
+    bound = optimizer.stable_rate(largest_eigenvalue(x, y))
     say(
         "",
         "3. Learning rate",
@@ -91,12 +95,13 @@ def run(args):
     )
 
     # 4. Training.
-    compile = training.resolve_compile(args.compile, args.samples, 1, args.epochs)
+    compile = driver.resolve_compile(args.compile, args.samples, 1, args.epochs)
     mode = {"none": "eagerly, one Python step per epoch", "function": "as one tf.function graph",
             "xla": "as one graph compiled by XLA"}[compile]
     say("", f"4. Training: {args.epochs} epochs, full batch, {mode}", "   epoch        loss           W           b")
+    listeners = [progress.Progress(args.epochs)] if not args.quiet and progress.wanted("auto") else []
     try:
-        result = training.train(model, x, y, args.learning_rate, args.epochs, compile=compile)
+        result = driver.train(model, optimizer, x, y, args.epochs, compile=compile, listeners=listeners)
     except DivergenceError as error:
         say(*_log_lines(error.history))
         raise
@@ -111,7 +116,7 @@ def run(args):
     # sits near (true_w, true_b), off by roughly noise/√N, never exactly on
     # it. Training longer only approaches that line more closely; a larger or
     # quieter sample moves the line itself towards the truth.
-    ls_W, ls_b = analysis.least_squares(x, y)
+    ls_W, ls_b = least_squares(x, y)
     ls_W = float(ls_W[0])
     W, b = float(history.W[-1, 0]), float(history.b[-1])
     gap = max(abs(W - ls_W), abs(b - ls_b))
@@ -141,7 +146,7 @@ def run(args):
 
 
 def _loss(model, x, y):
-    from linreg.model import mean_squared_error
+    from linreg.core.model import mean_squared_error
 
     return float(mean_squared_error(y, model(x)))
 
@@ -177,6 +182,10 @@ def _summary_lines(args, W, b, ls_W, ls_b, gap, loss):
 
 
 def _draw(out, x, y, history, args, optimum):
+    import numpy as np
+
+    from linreg.io import plots
+
     x1, y_np = x.numpy()[:, 0], y.numpy()
     x64, y64 = x1.astype(np.float64), y_np.astype(np.float64)
     W_path, b_path = history.W[:, 0], history.b
@@ -209,7 +218,7 @@ def _draw(out, x, y, history, args, optimum):
 
 
 def _least_squares_loss(x, y, W, b):
-    return float(np.mean((y - (W * x + b)) ** 2))
+    return float(((y - (W * x + b)) ** 2).mean())
 
 
 def _summary(args, result, ls_W, ls_b, bound, keras_result):

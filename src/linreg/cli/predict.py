@@ -6,12 +6,7 @@ one prediction per row, under the header `prediction`.
 """
 from pathlib import Path
 
-import numpy as np
-import tensorflow as tf
-
-from linreg import data, export
-from linreg.cli import output_file
-from linreg.files import write_text
+from linreg.cli.flags import output_file
 
 
 def add_arguments(parser):
@@ -21,18 +16,13 @@ def add_arguments(parser):
     parser.set_defaults(run=run)
 
 
-def predict(directory, path):
-    """Predictions (float64 [N]) of the export in `directory` for the CSV at `path`."""
-    serve, metadata = export.load(directory)
-    x, _ = data.read_columns(path, metadata["features"])
-    inputs = {key: tf.constant(x[:, j]) for j, key in enumerate(metadata["inputs"])}
-    return serve(**inputs)["prediction"].numpy()
-
-
 def run(args):
-    predictions = predict(args.model, args.data)
+    import linreg
+    from linreg.io.files import write_text
+
+    predictions = linreg.load(args.model).predict(args.data)
     # repr() of a float64 is the shortest text that reads back as the same number.
-    text = "prediction\n" + "".join(f"{value!r}\n" for value in map(float, np.asarray(predictions)))
+    text = "prediction\n" + "".join(f"{float(value)!r}\n" for value in predictions)
     if args.out is None:
         print(text, end="")
     else:

@@ -1,14 +1,6 @@
-"""Command line: `linreg <command> [flags]`, errors as one line and an exit code.
-
-Exit codes: 0 success, 2 bad input (flags, files), 3 training diverged.
-Each command lives in its own module with `add_arguments(parser)` and
-`run(args)`; this file only wires them up and turns LinregError into
-`error: …` on stderr.
-"""
+"""Flag types: each checks its value where it enters and says what to do."""
 import argparse
-import importlib
 import math
-import sys
 from pathlib import Path
 
 from linreg.errors import LinregError
@@ -19,9 +11,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise LinregError(message)
-
-
-# --- flag types: each checks its value where it enters and says what to do ---
 
 
 def _number(text, kind):
@@ -83,49 +72,3 @@ def output_file(text):
         if parent.exists() and not parent.is_dir():
             raise argparse.ArgumentTypeError(f"cannot write {text}: {parent} is a file, not a folder")
     return path
-
-
-# --- wiring ---
-
-
-# Each command's module, imported only when that command runs (or when the
-# full list is asked for): `linreg demo` need not load what `fit` or `bench` use.
-COMMANDS = {
-    "demo": "linreg.demo",
-    "fit": "linreg.fit",
-    "predict": "linreg.predict",
-    "bench": "linreg.bench",
-}
-
-
-def build_parser(argv=()):
-    parser = ArgumentParser(
-        prog="linreg",
-        description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
-        epilog="Exit codes: 0 success, 2 bad input, 3 training diverged.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    sub.required = True
-    chosen = next((arg for arg in argv if arg in COMMANDS), None)
-    for name, module_name in COMMANDS.items():
-        if chosen not in (None, name):
-            sub.add_parser(name)  # never parsed in this run: no need to load it
-            continue
-        module = importlib.import_module(module_name)
-        doc = (module.__doc__ or name).strip()
-        module.add_arguments(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
-    return parser
-
-
-def main(argv=None):
-    """Run one command; return its exit code (the console script exits with it)."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = build_parser(argv[:1]).parse_args(argv)
-        return args.run(args) or 0
-    except LinregError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130

@@ -1,0 +1,86 @@
+"""Command line: `linreg <command> [flags]`, errors as one line and an exit code.
+
+Exit codes: 0 success, 2 bad input (flags, files), 3 training diverged,
+130 interrupted (SIGINT), 143 terminated (SIGTERM).
+Each command lives in its own module with `add_arguments(parser)` and
+`run(args)`; the modules import TensorFlow only inside `run`, so `--help`
+answers at once. This file wires them up and turns LinregError into
+`error: …` on stderr.
+"""
+import importlib
+import os
+import signal
+import sys
+
+from linreg.cli.flags import ArgumentParser
+from linreg.errors import LinregError
+
+COMMANDS = {
+    "demo": "linreg.cli.demo",
+    "fit": "linreg.cli.fit",
+    "predict": "linreg.cli.predict",
+    "bench": "linreg.cli.bench",
+}
+
+
+def build_parser():
+    parser = ArgumentParser(
+        prog="linreg",
+        description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
+        epilog="Exit codes: 0 success, 2 bad input, 3 training diverged, 130/143 interrupted.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        doc = (module.__doc__ or name).strip()
+        module.add_arguments(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
+    return parser
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow without its C++ start-up chatter on stderr.
+
+    TensorFlow's native libraries print lines about oneDNN, CPU features and
+    missing CUDA drivers while loading and scanning devices, whatever
+    TF_CPP_MIN_LOG_LEVEL says in this build. A command whose stderr should
+    hold only its own `error: …` line points file descriptor 2 at /dev/null
+    for the import and the device scan, then puts it back. Only the command
+    line does this: importing the library changes nothing in the process.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    tf.get_logger().setLevel("ERROR")
+
+
+def main(argv=None):
+    """Run one command; return its exit code (the console script exits with it)."""
+    from linreg.engine.signals import raise_interrupted
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        # SIGTERM stops the command the way Ctrl-C does: `finally` blocks
+        # remove temporary files, and the user sees one line.
+        signal.signal(signal.SIGTERM, raise_interrupted)
+        args = build_parser().parse_args(argv)
+        import_tensorflow_quietly()
+        return args.run(args) or 0
+    except LinregError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    finally:
+        signal.signal(signal.SIGTERM, previous)

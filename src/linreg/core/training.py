@@ -1,0 +1,96 @@
+"""The training loop: the step, repeated, until the bottom of the bowl.
+
+First the loop as the tutorial tells it, then the same loop grown up: its
+state kept in variables and run a chunk of epochs at a time, so that a driver
+can watch it, save it and stop it between chunks (engine/driver.py).
+"""
+import numpy as np
+import tensorflow as tf
+
+from linreg.core.step import train_step
+
+
+def train_plainly(model, optimizer, x, y, epochs):
+    """The whole idea in three lines: measure, step, repeat; return the losses."""
+    losses = []
+    for _ in range(epochs):
+        loss, _ = train_step(model, optimizer, x, y)
+        losses.append(float(loss))
+    return losses
+
+
+# How a run stands (an integer, so it can live in a variable and in a graph).
+RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+
+# "Diverging" means the loss rose this many epochs in a row and is above where
+# it started. Descent with a safe rate never does that on a linear model, and a
+# rate that is too large makes the loss grow geometrically, so it fires fast.
+GROWTH_EPOCHS = 10
+
+
+class LoopState(tf.Module):
+    """Everything the loop carries from one epoch to the next, as variables.
+
+    Variables, not Python numbers, so the same loop can be checkpointed and
+    resumed (tf.train.Checkpoint saves every variable of a tf.Module), and
+    a compiled chunk can update them in place.
+    """
+
+    def __init__(self, dtype):
+        super().__init__(name="loop")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.status = tf.Variable(RUNNING, trainable=False, name="status")
+        self.growth = tf.Variable(0, trainable=False, name="growth")  # epochs in a row the loss rose
+        self.previous_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="previous_loss")
+        self.first_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_loss")
+        self.first_gradient_norm = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_gradient_norm")
+
+
+def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
+    """Run up to `chunk` epochs (fewer if training stops or reaches max_epochs).
+
+    Returns this chunk's history -- for each epoch the loss, the gradient's
+    norm, W and b before its step -- in arrays of `chunk` rows, and how many
+    rows are filled. `chunk` is a Python number: a compiled chunk is made
+    once per data shape and reused for every chunk of every run.
+
+    Stopping rules, checked every epoch:
+      diverged:  the loss is NaN or infinite, or has grown GROWTH_EPOCHS
+                 epochs in a row and is above its first value;
+      converged: (tol > 0) the gradient's norm has fallen to tol times its
+                 first value -- at the bottom the gradient is zero.
+    They are written with tensor arithmetic (`&`, `|`, `tf.where`), not Python
+    `if`, so that a compiled epoch is straight-line code without branches.
+    """
+    dtype = model.W.dtype
+    history = [tf.TensorArray(dtype, size=chunk, element_shape=shape) for shape in ([], [], model.W.shape, [])]
+    # The state is read into plain tensors for the loop and written back once
+    # at the end: inside a compiled loop a tensor costs nothing to carry,
+    # while every variable access is an operation of its own.
+    epoch, status, growth = state.epoch.read_value(), state.status.read_value(), state.growth.read_value()
+    previous_loss, first_loss = state.previous_loss.read_value(), state.first_loss.read_value()
+    first_gradient_norm = state.first_gradient_norm.read_value()
+    i = tf.constant(0)
+    while (i < chunk) & (epoch < max_epochs) & (status == RUNNING):
+        W, b = model.W.read_value(), model.b.read_value()
+        # forward, backward, update
+        loss, (dW, db) = train_step(model, optimizer, x, y)
+        gradient_norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+        history = [h.write(i, value) for h, value in zip(history, (loss, gradient_norm, W, b))]
+        # stopping rules
+        first_loss = tf.where(epoch == 0, loss, first_loss)
+        first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
+        growth = tf.where(loss > previous_loss, growth + 1, 0)
+        previous_loss = loss
+        diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
+        converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
+        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RUNNING))
+        epoch += 1
+        i += 1
+    state.epoch.assign(epoch)
+    state.status.assign(status)
+    state.growth.assign(growth)
+    state.previous_loss.assign(previous_loss)
+    state.first_loss.assign(first_loss)
+    state.first_gradient_norm.assign(first_gradient_norm)
+    return [h.stack() for h in history], i

@@ -1,0 +1,201 @@
+"""Drivers: how the heart's loop is run, chunk after chunk.
+
+The same `run_chunk` (core/training.py) runs eagerly ("none"), as a
+`tf.function` graph ("function") or compiled by XLA ("xla"); "auto" picks one
+from the problem's size. Between chunks the driver records the history,
+reports progress, writes TensorBoard scalars, saves checkpoints and notices
+SIGINT/SIGTERM. docs/engine.md explains the modes and where the constants
+below were measured.
+"""
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from linreg.core.step import loss_and_gradients
+from linreg.core.training import CONVERGED, DIVERGED, RUNNING, LoopState, run_chunk
+from linreg.engine import signals
+from linreg.errors import DivergenceError, LinregError
+
+COMPILE_MODES = ("none", "function", "xla")
+COMPILE_CHOICES = ("auto",) + COMPILE_MODES
+
+_DRIVERS = {
+    "none": run_chunk,
+    "function": tf.function(run_chunk),
+    "xla": tf.function(run_chunk, jit_compile=True),
+}
+
+# The "auto" rule (docs/engine.md). Compiling costs about COMPILE_SECONDS once
+# per data shape; it saves eager mode's dispatch cost per epoch, about
+# EAGER_SECONDS_PER_EPOCH plus EAGER_SECONDS_PER_EXAMPLE per row. Below that
+# saving over the whole run, eager is fastest; otherwise XLA, except for large
+# [N, d] matrices (d > 1, N·d >= FUNCTION_MIN_ELEMENTS), where Eigen's
+# multi-threaded kernels in "function" beat XLA's generated code.
+COMPILE_SECONDS = 0.5
+EAGER_SECONDS_PER_EPOCH = 2e-3
+EAGER_SECONDS_PER_EXAMPLE = 4e-9
+FUNCTION_MIN_ELEMENTS = 2**22
+
+# Chunks: long enough that the return to Python between them costs under 1%
+# of the compiled epochs (a few hundred microseconds against at least 0.1 s),
+# short enough that progress refreshes a few times a second and a signal is
+# answered promptly. Rounded to a power of two so that a data shape gets one
+# chunk length, hence one compiled program. History per chunk stays below
+# HISTORY_BYTES so that a chunk never weighs on memory.
+CHUNK_SECONDS = 0.1
+COMPILED_SECONDS_PER_EPOCH, COMPILED_SECONDS_PER_ELEMENT = 1.5e-6, 1e-9
+MAX_CHUNK, HISTORY_BYTES = 2**16, 2**24
+
+
+def resolve_compile(compile, n_examples, n_features, epochs):
+    """The concrete mode ("none", "function" or "xla") that `compile` means here."""
+    if compile not in COMPILE_CHOICES:
+        raise LinregError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, not {compile!r}")
+    if compile != "auto":
+        return compile
+    saving = epochs * (EAGER_SECONDS_PER_EPOCH + EAGER_SECONDS_PER_EXAMPLE * n_examples)
+    if saving < COMPILE_SECONDS:
+        return "none"
+    if n_features > 1 and n_examples * n_features >= FUNCTION_MIN_ELEMENTS:
+        return "function"
+    return "xla"
+
+
+def chunk_epochs(mode, n_examples, n_features):
+    """Epochs per chunk for this mode and data shape (a power of two)."""
+    if mode == "none":
+        per_epoch = EAGER_SECONDS_PER_EPOCH + EAGER_SECONDS_PER_EXAMPLE * n_examples
+    else:
+        per_epoch = COMPILED_SECONDS_PER_EPOCH + COMPILED_SECONDS_PER_ELEMENT * n_examples * (n_features + 1)
+    by_memory = HISTORY_BYTES // (8 * (n_features + 3))
+    epochs = max(1, min(CHUNK_SECONDS / per_epoch, by_memory, MAX_CHUNK))
+    return 2 ** int(math.log2(epochs))
+
+
+@dataclass
+class History:
+    """Per epoch k (0 = the start): loss, gradient norm, W and b before step k.
+
+    The last entry is the state training ended in, so there are
+    epochs + 1 entries."""
+
+    loss: np.ndarray  # [k+1]
+    gradient_norm: np.ndarray  # [k+1]
+    W: np.ndarray  # [k+1, d]
+    b: np.ndarray  # [k+1]
+
+    @staticmethod
+    def empty(d, dtype):
+        return History(np.zeros(0, dtype), np.zeros(0, dtype), np.zeros((0, d), dtype), np.zeros(0, dtype))
+
+    def extend(self, arrays):
+        return History(*(np.concatenate([old, new]) for old, new in zip(self.arrays(), arrays)))
+
+    def arrays(self):
+        return self.loss, self.gradient_norm, self.W, self.b
+
+    def __len__(self):
+        return len(self.loss)
+
+
+@dataclass
+class TrainResult:
+    history: History
+    epochs: int  # epochs actually run
+    converged: bool
+    compile: str
+
+    @property
+    def loss(self):
+        return float(self.history.loss[-1])
+
+
+class Listener:
+    """What a driver tells between chunks; every method is optional."""
+
+    def started(self, epoch, history):
+        pass
+
+    def chunk(self, epoch, history, new):
+        """After each chunk: `history` so far, `new` the rows this chunk added."""
+
+    def finished(self, epoch, history):
+        pass
+
+
+def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), state=None, checkpoints=None):
+    """Train `model` in place on (x, y) with `optimizer`; return a TrainResult.
+
+    Runs chunks of epochs until the loop's state says converged or diverged,
+    or `epochs` have run (counted from the start of training, resumed or
+    not). With `checkpoints` (engine.checkpoint.Checkpoints), state and
+    history are restored from the latest checkpoint first, and saved every
+    few seconds and at the end. SIGINT and SIGTERM stop training after the
+    current chunk: state is saved and Interrupted is raised.
+
+    Raises DivergenceError (exit code 3) when the loss blows up; its message
+    gives the epoch, the rate used, the rate above which the optimizer
+    diverges on this data and a rate to try.
+    """
+    dtype = model.W.dtype
+    x, y = tf.cast(x, dtype), tf.cast(y, dtype)
+    n, d = int(x.shape[0]), int(x.shape[1])
+    mode = resolve_compile(compile, n, d, epochs)
+    chunk = chunk_epochs(mode, n, d)
+    state = LoopState(dtype) if state is None else state
+    history = History.empty(d, dtype.as_numpy_dtype)
+    if checkpoints is not None:
+        history = checkpoints.restore(model, optimizer, state) or history
+    step = _DRIVERS[mode]
+    tol, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
+    for listener in listeners:
+        listener.started(int(state.epoch), history)
+    with signals.deferred() as caught:
+        while int(state.status) == RUNNING and int(state.epoch) < epochs:
+            arrays, count = step(model, optimizer, state, x, y, tol, max_epochs, chunk)
+            new = History(*(a.numpy()[: int(count)] for a in arrays))
+            history = history.extend(new.arrays())
+            for listener in listeners:
+                listener.chunk(int(state.epoch), history, new)
+            if checkpoints is not None:
+                checkpoints.maybe_save(history)
+            if caught:
+                if checkpoints is not None:
+                    checkpoints.save(history)
+                raise signals.Interrupted(caught[0])
+    # The state training ended in: measured, not moved.
+    loss, (dW, db) = loss_and_gradients(model, x, y)
+    norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+    final = (loss.numpy()[None], norm.numpy()[None], model.W.numpy()[None], model.b.numpy()[None])
+    result_history = history.extend(final)
+    status, epochs_run = int(state.status), int(state.epoch)
+    if checkpoints is not None:
+        checkpoints.save(history)
+    for listener in listeners:
+        listener.finished(epochs_run, result_history)
+    if status == DIVERGED:
+        error = divergence_error(x, y, optimizer, epochs_run)
+        error.history = result_history  # what happened up to the blow-up, for the log
+        raise error
+    return TrainResult(result_history, epochs_run, status == CONVERGED, mode)
+
+
+def divergence_error(x, y, optimizer, epoch):
+    """The DivergenceError for a run that blew up: what happened, the rate
+    above which this optimizer diverges on this data, and a rate to try."""
+    from linreg.analysis.curvature import largest_eigenvalue
+
+    rate = float(optimizer.learning_rate)
+    bound = optimizer.stable_rate(largest_eigenvalue(x, y))
+    limit = "the largest rate at which this optimizer converges on this data (from the largest eigenvalue of the loss's Hessian)"
+    if rate > bound:
+        why = f"learning rate {rate:g} is above {bound:.4g}, {limit}"
+    else:
+        # Below the bound the iteration converges in exact arithmetic; what
+        # tripped the check is momentum's temporary rise or a loss too large
+        # for the number type. A smaller rate helps with both.
+        why = f"the loss blew up although learning rate {rate:g} is below {bound:.4g}, {limit}"
+    return DivergenceError(f"training diverged at epoch {epoch}: {why}; try --learning-rate {min(bound, rate) / 2:.3g}")
