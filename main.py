@@ -4,9 +4,11 @@
 
 is the same as `linreg demo ...`; `python main.py --help` lists every flag.
 To read how it works, open in this order:
-    src/linreg/model.py      the model f(x) = x·W + b and its loss
-    src/linreg/training.py   the GradientTape step and the training loop
-    src/linreg/demo.py       this demo's story: data, training, summary, plots
+    src/linreg/core/model.py        the model f(x) = x·W + b and its loss
+    src/linreg/core/step.py         the GradientTape step and assign_sub
+    src/linreg/core/optimizers.py   the learning rules: which way, how far
+    src/linreg/core/training.py     the training loop
+    src/linreg/cli/demo.py          this demo's story: data, training, summary, plots
 """
 import sys
 from pathlib import Path

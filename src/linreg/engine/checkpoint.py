@@ -55,8 +55,13 @@ def check_folder(directory):
 
 
 def _is_leftover(path):
-    # What a save killed before CheckpointManager wrote its index leaves.
-    return path.name.startswith("ckpt-")
+    # What a save leaves: numbered files, or, when killed half-way, a
+    # "ckpt-N_temp" folder or a "checkpoint.tmp…" index never renamed.
+    return path.name.startswith(("ckpt-", INDEX + ".tmp"))
+
+
+def _is_unfinished(path):
+    return (path.name.startswith("ckpt-") and path.name.endswith("_temp")) or path.name.startswith(INDEX + ".tmp")
 
 
 class Checkpoints:
@@ -95,8 +100,10 @@ class Checkpoints:
             raise LinregError(f"cannot create checkpoint folder {self.directory}: {error.strerror}") from None
         # Leftovers of a save that was killed before it completed: never indexed, never read.
         for path in self.directory.iterdir():
-            if path.name.endswith("_temp") and _is_leftover(path):
+            if _is_unfinished(path) and path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
+            elif _is_unfinished(path):
+                path.unlink(missing_ok=True)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory), max_to_keep=KEEP)
         latest = self.manager.latest_checkpoint
         if latest is None:
@@ -109,7 +116,7 @@ class Checkpoints:
                 f"{'data' if different == ['data'] else 'data or settings'} ({', '.join(different)} differ); "
                 "rerun with the same ones to resume, or use another folder to start afresh"
             )
-        self.checkpoint.read(latest).assert_consumed()
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
         self.restored_from = int(state.epoch)
         from linreg.engine.driver import History
 
@@ -131,6 +138,6 @@ class Checkpoints:
             raise LinregError(f"cannot save a checkpoint in {self.directory}: {error}") from None
         self.last_save = time.monotonic()
 
-    def maybe_save(self, history):
-        if time.monotonic() - self.last_save >= self.every_seconds:
-            self.save(history)
+    def due(self):
+        """Whether the last save is older than `every_seconds`."""
+        return time.monotonic() - self.last_save >= self.every_seconds

@@ -88,11 +88,9 @@ class History:
     b: np.ndarray  # [k+1]
 
     @staticmethod
-    def empty(d, dtype):
-        return History(np.zeros(0, dtype), np.zeros(0, dtype), np.zeros((0, d), dtype), np.zeros(0, dtype))
-
-    def extend(self, arrays):
-        return History(*(np.concatenate([old, new]) for old, new in zip(self.arrays(), arrays)))
+    def join(parts):
+        """One History from consecutive pieces (copied once, not per chunk)."""
+        return History(*(np.concatenate(column) for column in zip(*(part.arrays() for part in parts))))
 
     def arrays(self):
         return self.loss, self.gradient_norm, self.W, self.b
@@ -116,14 +114,14 @@ class TrainResult:
 class Listener:
     """What a driver tells between chunks; every method is optional."""
 
-    def started(self, epoch, history):
-        pass
+    def started(self, epoch):
+        """Before the first chunk; `epoch` is where training (re)starts."""
 
-    def chunk(self, epoch, history, new):
-        """After each chunk: `history` so far, `new` the rows this chunk added."""
+    def chunk(self, epoch, new, first_gradient_norm):
+        """After each chunk: `new` is the History of the epochs it ran."""
 
     def finished(self, epoch, history):
-        pass
+        """At the end, with the whole History (its last row the final state)."""
 
 
 def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), state=None, checkpoints=None):
@@ -146,31 +144,33 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     mode = resolve_compile(compile, n, d, epochs)
     chunk = chunk_epochs(mode, n, d)
     state = LoopState(dtype) if state is None else state
-    history = History.empty(d, dtype.as_numpy_dtype)
+    parts = []  # the history, a piece per chunk, joined when needed
     if checkpoints is not None:
-        history = checkpoints.restore(model, optimizer, state) or history
+        restored = checkpoints.restore(model, optimizer, state)
+        parts += [restored] if restored is not None else []
     step = _DRIVERS[mode]
     tol, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
     for listener in listeners:
-        listener.started(int(state.epoch), history)
+        listener.started(int(state.epoch))
     with signals.deferred() as caught:
         while int(state.status) == RUNNING and int(state.epoch) < epochs:
             arrays, count = step(model, optimizer, state, x, y, tol, max_epochs, chunk)
             new = History(*(a.numpy()[: int(count)] for a in arrays))
-            history = history.extend(new.arrays())
+            parts.append(new)
             for listener in listeners:
-                listener.chunk(int(state.epoch), history, new)
-            if checkpoints is not None:
-                checkpoints.maybe_save(history)
+                listener.chunk(int(state.epoch), new, float(state.first_gradient_norm))
+            if checkpoints is not None and (caught or checkpoints.due()):
+                parts = [History.join(parts)]
+                checkpoints.save(parts[0])
             if caught:
-                if checkpoints is not None:
-                    checkpoints.save(history)
                 raise signals.Interrupted(caught[0])
     # The state training ended in: measured, not moved.
     loss, (dW, db) = loss_and_gradients(model, x, y)
     norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
-    final = (loss.numpy()[None], norm.numpy()[None], model.W.numpy()[None], model.b.numpy()[None])
-    result_history = history.extend(final)
+    final = History(loss.numpy()[None], norm.numpy()[None], model.W.numpy()[None], model.b.numpy()[None])
+    empty = History(*(np.zeros((0, *shape), dtype.as_numpy_dtype) for shape in ((), (), (d,), ())))
+    history = History.join([empty, *parts])
+    result_history = History.join([history, final])
     status, epochs_run = int(state.status), int(state.epoch)
     if checkpoints is not None:
         checkpoints.save(history)

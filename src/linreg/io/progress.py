@@ -25,21 +25,21 @@ class Progress(Listener):
         self.stream = sys.stderr if stream is None else stream
         self.bar = None
 
-    def started(self, epoch, history):
+    def started(self, epoch):
         self.bar = tqdm(
             total=self.epochs,
             initial=epoch,
             file=self.stream,
             mininterval=0.2,
-            bar_format="epoch {n_fmt}/{total_fmt} {postfix} | {rate_fmt} | {elapsed}",
+            bar_format="epoch {n_fmt}/{total_fmt}{postfix} | {rate_fmt} | {elapsed}",
             unit=" epochs",
             leave=False,
             dynamic_ncols=True,
         )
 
-    def chunk(self, epoch, history, new):
+    def chunk(self, epoch, new, first_gradient_norm):
         if len(new.loss):
-            relative = new.gradient_norm[-1] / history.gradient_norm[0] if history.gradient_norm[0] else 0.0
+            relative = new.gradient_norm[-1] / first_gradient_norm if first_gradient_norm else 0.0
             self.bar.set_postfix_str(f"loss {new.loss[-1]:.6g}, relative gradient {relative:.2e}", refresh=False)
         self.bar.update(epoch - self.bar.n)
 

@@ -24,10 +24,10 @@ class TensorBoard(Listener):
         self.learning_rate = float(learning_rate)
         self.writer = None
 
-    def started(self, epoch, history):
+    def started(self, epoch):
         self.writer = tf.summary.create_file_writer(str(self.logdir))
 
-    def chunk(self, epoch, history, new):
+    def chunk(self, epoch, new, first_gradient_norm):
         start = epoch - len(new.loss)
         self._write(start, new.loss, new.gradient_norm, self.coefficients(new.W, new.b))
 
