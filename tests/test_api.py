@@ -176,7 +176,7 @@ def test_export_and_load_predict_the_same(data, fit, tmp_path):
 # --- the JSON document ------------------------------------------------------------
 
 
-def test_to_dict_is_json_and_is_what_the_command_writes(data, tmp_path, capsys):
+def test_to_dict_is_json_and_is_what_the_command_writes(data, ols, tmp_path, capsys):
     _, _, _, path = data
     flags = ["--dtype", "float64", "--optimizer", "momentum", "--compile", "none"]
     out = tmp_path / "fit.json"
@@ -199,6 +199,10 @@ def test_to_dict_is_json_and_is_what_the_command_writes(data, tmp_path, capsys):
     assert mine["coefficients"] == result.coefficients
     assert mine["converged"] is True and mine["epochs"] == result.epochs
     assert mine["n"] == len(data[1])
+    names = ["intercept", *FEATURES]
+    np.testing.assert_allclose([mine["ci_95"][name] for name in names], ols.conf_int(alpha=0.05), rtol=1e-8)
+    np.testing.assert_allclose([mine["std_errors"][name] for name in names], ols.bse, rtol=1e-8)
+    np.testing.assert_allclose([mine["least_squares"][name] for name in names], lstsq(data[0], data[1]), rtol=1e-9)
 
 
 # --- report and history -----------------------------------------------------------
@@ -311,3 +315,40 @@ def test_bad_data_raises_linreg_error(data, tmp_path):
     assert str(missing) in message and "no such file" in message
     message = error(str(missing), TARGET)
     assert str(missing) in message
+
+
+# --- once bugs: non-text column labels, unhashable and boolean settings --------------------
+
+
+def test_frame_with_integer_column_labels(data):
+    x, y, _, _ = data
+    frame = pd.DataFrame(np.column_stack([x, y]))  # columns 0, 1, 2, 3
+    result = linreg.fit(frame, 3, **FAST)
+    np.testing.assert_allclose(values(result.coefficients), lstsq(x, y), rtol=1e-9)
+
+
+def test_predict_on_a_frame_with_integer_column_labels(data):
+    x, y, _, _ = data
+    frame = pd.DataFrame({"0": x[:, 0], "1": x[:, 1], "2": x[:, 2], TARGET: y})
+    result = linreg.fit(frame, TARGET, epochs=1, **FAST)
+    np.testing.assert_allclose(result.predict(pd.DataFrame(x)), result.predict(x), rtol=1e-15)
+
+
+@pytest.mark.parametrize("settings", [{"dtype": ["float64"]}, {"optimizer": ["momentum"]}])
+def test_unhashable_dtype_or_optimizer(data, settings):
+    x, y, _, _ = data
+    with pytest.raises(linreg.LinregError, match=next(iter(settings))):
+        linreg.fit((x, y), **{**FAST, **settings})
+
+
+@pytest.mark.parametrize("settings", [{"tol": True}, {"learning_rate": True}])
+def test_bool_tol_or_learning_rate(data, settings):
+    x, y, _, _ = data
+    with pytest.raises(linreg.LinregError, match=next(iter(settings))):
+        linreg.fit((x, y), **{**FAST, **settings})
+
+
+def test_conf_int_alpha_must_be_a_number(data):
+    x, y, _, _ = data
+    with pytest.raises(linreg.LinregError, match="alpha"):
+        linreg.fit((x, y), **FAST).conf_int("0.1")

@@ -71,11 +71,11 @@ def test_float64_recovers_least_squares_to_1e_8(tmp_path, capsys, hard, optimize
 
 
 def test_plain_gradient_descent_float64(tmp_path, capsys):
-    """gd, the default optimizer, on milder data (κ in the tens)."""
+    """Plain gradient descent on milder data (κ in the tens)."""
     x, y, _, _ = correlated(500, 5, correlation=0.8, seed=4)
     path = tmp_path / "mild.csv"
     write_csv(path, x, y)
-    result, _ = fit_json(tmp_path, capsys, path, "--dtype", "float64")
+    result, _ = fit_json(tmp_path, capsys, path, "--optimizer", "gd")
     names = ["intercept"] + [f"x{j}" for j in range(1, 6)]
     expected = np.array([result["least_squares"][name] for name in names])
     found = np.array([result["coefficients"][name] for name in names])
@@ -88,7 +88,7 @@ def test_float32_warns_and_suggests_float64(tmp_path, capsys):
     x, y, _, _ = correlated(1000, FEATURES, correlation=0.999, seed=12)  # κ about 10⁴
     path = tmp_path / "harder.csv"
     write_csv(path, x, y)
-    result, captured = fit_json(tmp_path, capsys, path, "--optimizer", "momentum")
+    result, captured = fit_json(tmp_path, capsys, path, "--dtype", "float32", "--optimizer", "momentum")
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: ") and "--dtype float64" in lines[0]
     promised = int(lines[0].split("about ")[1].split()[0])
@@ -103,7 +103,7 @@ def test_no_float32_warning_on_better_conditioned_data(tmp_path, capsys):
     x, y, _, _ = correlated(300, 3, correlation=0.9, seed=1)
     path = tmp_path / "easy.csv"
     write_csv(path, x, y)
-    result, captured = fit_json(tmp_path, capsys, path)
+    result, captured = fit_json(tmp_path, capsys, path, "--dtype", "float32", "--optimizer", "gd")
     assert captured.err == ""
     assert result["converged"] and result["dtype"] == "float32"
     assert result["max_relative_difference"] < 1e-3
@@ -133,11 +133,22 @@ def test_json_has_every_field_and_statistics_agree_with_statsmodels(tmp_path, ca
     assert f"R²  {ols.rsquared:.6f}" in captured.out
 
 
-def test_not_converged_is_reported(tmp_path, capsys, hard):
+def test_not_converged_is_reported_and_exits_4_without_statistics(tmp_path, capsys, hard):
     path, _, _ = hard
-    result, captured = fit_json(tmp_path, capsys, path, "--dtype", "float64", "--epochs", "50", "--compile", "none")
+    out, export = tmp_path / "fit.json", tmp_path / "model"
+    flags = ["--optimizer", "gd", "--epochs", "50", "--compile", "none", "--json", str(out), "--export", str(export)]
+    code = main(["fit", str(path), "--target", "y", *flags])
+    captured = capsys.readouterr()
+    assert code == 4
+    result = json.loads(out.read_text(encoding="utf-8"))
     assert result["converged"] is False and result["epochs"] == 50
+    assert result["std_errors"] is None and result["p_values"] is None and result["ci_95"] is None
+    assert 0 <= result["estimated_digits"] < 15
     assert "NOT converged after 50 epochs" in captured.out
+    assert "NOT CONVERGED" in captured.out and "P>|t|" not in captured.out and "std err" not in captured.out
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the fit has NOT converged") and "--epochs" in lines[0]
+    assert not export.exists()
 
 
 def test_tensorboard_events_hold_the_scalars(tmp_path, capsys):
@@ -145,7 +156,7 @@ def test_tensorboard_events_hold_the_scalars(tmp_path, capsys):
     path = tmp_path / "two.csv"
     write_csv(path, x, y)
     logdir = tmp_path / "logs"
-    result, _ = fit_json(tmp_path, capsys, path, "--logdir", str(logdir), "--dtype", "float64")
+    result, _ = fit_json(tmp_path, capsys, path, "--logdir", str(logdir), "--optimizer", "gd")
     files = list(logdir.iterdir())
     assert len(files) == 1 and files[0].name.startswith("events.out.tfevents")
     scalars = {}

@@ -14,6 +14,7 @@ from linreg.analysis import ols as linreg_ols
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.data import table as data
+from linreg.data.scaling import standardize
 from linreg.data.synthetic import correlated
 from linreg.errors import DivergenceError
 
@@ -63,7 +64,7 @@ def test_ols_statistics_from_their_formulas():
 
 def test_curvature_full_hessian_matches_numpy(problem):
     x, y = problem
-    scaled = data.standardize(*problem)
+    scaled = standardize(*problem)
     A = np.column_stack([scaled.x, np.ones(len(y))])
     expected = np.linalg.eigvalsh(2.0 / len(y) * A.T @ A)
     found = analysis.curvature(scaled.x, scaled.y)
@@ -75,7 +76,7 @@ def test_curvature_full_hessian_matches_numpy(problem):
 def test_power_iteration_on_hessian_vector_products(monkeypatch):
     """Force the large-d path on a problem small enough to check exactly."""
     x, y, _, _ = correlated(300, 8, correlation=0.99, seed=5)
-    scaled = data.standardize(x, y)
+    scaled = standardize(x, y)
     A = np.column_stack([scaled.x, np.ones(len(y))])
     expected = np.linalg.eigvalsh(2.0 / len(y) * A.T @ A)
     monkeypatch.setattr(analysis, "FULL_HESSIAN_MAX_FEATURES", 4)
@@ -126,7 +127,7 @@ def test_auto_step_is_inside_the_stability_bound(optimizer):
 
 def test_standardize_and_back():
     x, y, _, _ = correlated(200, 4, seed=2)
-    scaled = data.standardize(x, y)
+    scaled = standardize(x, y)
     np.testing.assert_allclose(scaled.x.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(scaled.x.std(axis=0), 1, rtol=1e-12)
     # The least-squares fit in the standardized space, taken back to the
@@ -142,7 +143,7 @@ def test_standardize_and_back():
 def test_linear_combination_is_found_and_named():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 4))
-    assert data.linear_combination(data.standardize(x, x[:, 0]).x) is None
+    assert data.linear_combination(standardize(x, x[:, 0]).x) is None
     x[:, 2] = 3 * x[:, 0] - x[:, 3] + 7  # column 2 made from 0 and 3 ...
     x[:, [2, 3]] = x[:, [3, 2]]  # ... and moved last, so it is the one named
-    assert data.linear_combination(data.standardize(x, x[:, 0]).x) == (3, [0, 2])
+    assert data.linear_combination(standardize(x, x[:, 0]).x) == (3, [0, 2])

@@ -21,12 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from linreg.analysis import ols
-from linreg.analysis.curvature import curvature as measure_curvature
+from linreg.analysis.curvature import Curvature
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.data.table import load as load_table
-from linreg.data.table import read_columns, standardize
-from linreg.engine import driver
+from linreg.data.scaling import orthogonalize, standardize
+from linreg.data.table import read_columns
+from linreg.engine import driver, solve
 from linreg.errors import LinregError
 
 DTYPES = {"float32": tf.float32, "float64": tf.float64}
@@ -44,11 +45,39 @@ DEFAULT_EPOCHS = 100_000
 FLOAT64_TOL = 1e-15
 FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
 
-# float32 keeps about 7 significant digits. Rounding the data to float32
-# moves the least-squares solution by about √κ·epsilon (relative): below
-# FEW_DIGITS expected digits we warn and suggest float64.
-FLOAT32_EPSILON = float(np.finfo(np.float32).eps)
+# How many digits to expect. Rounding the data or the arithmetic by a
+# relative ε moves the least-squares solution by up to about κ(x)·ε for
+# methods that work on the data's columns (QR, and our orthogonal method,
+# whose float64 refinement makes the working dtype matter little) and by
+# κ(x)²·ε = κ(H)·ε for methods that work through the gradient xᵀr, which
+# squares the condition number (the normal equations, and every optimizer
+# on the standardized data). A float32 fit expected to give fewer than
+# FEW_DIGITS gets a warning that suggests float64.
+EPSILON = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+FLOAT32_EPSILON = EPSILON["float32"]
 FEW_DIGITS = 5
+MAX_DIGITS = -math.log10(EPSILON["float64"])
+
+
+def estimated_digits(method, dtype, condition_number, relative_gradient=0.0):
+    """Correct significant digits to expect of the coefficients (0 to about 15.7).
+
+    Two sources of error add up. Rounding: the data in `dtype` moves the
+    solution by about κ·ε (for the orthogonal method, whose refinement runs
+    in float64, by κ·ε of float64). Stopping: a run that ends with the
+    gradient at `relative_gradient` times its first norm is at most
+    κ²·relative_gradient (relative) from the minimum -- the gradient is
+    H·(w - w*), and H stretches directions by up to κ² = κ(H) relative to
+    each other. The orthogonal method's gradient lives where κ(H) = 1 and its
+    refinement removes what is left, so only rounding counts there.
+    """
+    if method == "orthogonal":
+        error = condition_number * EPSILON["float64"]
+    else:
+        error = condition_number * EPSILON[dtype] + condition_number**2 * relative_gradient
+    if not math.isfinite(error) or error >= 1:
+        return 0.0
+    return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
 
 
 def default_tol(dtype, condition_number):
@@ -58,33 +87,40 @@ def default_tol(dtype, condition_number):
     return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
 
 
-def float32_warning(condition_number):
-    """The warning to give before a float32 fit, or None."""
-    expected = -math.log10(math.sqrt(condition_number) * FLOAT32_EPSILON) if math.isfinite(condition_number) else 0.0
+def float32_warning(method, condition_number):
+    """The warning to give before a float32 fit, or None. κ may be infinite."""
+    expected = estimated_digits(method, "float32", condition_number)
     if expected >= FEW_DIGITS:
         return None
     return (
-        f"the standardized data's condition number is {condition_number:.3g}, so float32 can give at best "
-        f"about {max(math.floor(expected), 0)} correct digits; use float64 (--dtype float64) for more"
+        f"the standardized data's condition number is {condition_number:.3g}, so float32 with optimizer "
+        f"{method} can give about {math.floor(expected)} correct digits; use float64 (--dtype float64) for more"
     )
 
 
+def _real(value):
+    """A finite real number, and not a bool (True is 1 to Python, never to a user)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _one_of(value, choices):
+    return isinstance(value, str) and value in choices
+
+
 def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress):
-    if dtype not in DTYPES:
+    if not _one_of(dtype, DTYPES):
         raise LinregError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    if optimizer not in optimizers.REGISTRY:
-        raise LinregError(f"optimizer must be one of {', '.join(optimizers.REGISTRY)}, not {optimizer!r}")
-    if learning_rate != "auto" and not (
-        isinstance(learning_rate, numbers.Real) and math.isfinite(learning_rate) and learning_rate > 0
-    ):
+    if not (_one_of(optimizer, solve.METHODS) or _one_of(optimizer, optimizers.REGISTRY)):
+        raise LinregError(f"optimizer must be one of {', '.join(solve.METHODS)}, not {optimizer!r}")
+    if learning_rate != "auto" and not (_real(learning_rate) and learning_rate > 0):
         raise LinregError(f"learning_rate must be 'auto' or a number greater than 0, not {learning_rate!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise LinregError(f"epochs must be a whole number of at least 1, not {epochs!r}")
-    if tol is not None and not (isinstance(tol, numbers.Real) and math.isfinite(tol) and tol >= 0):
+    if tol is not None and not (_real(tol) and tol >= 0):
         raise LinregError(f"tol must be a number of at least 0, not {tol!r}")
-    if compile not in driver.COMPILE_CHOICES:
+    if not _one_of(compile, driver.COMPILE_CHOICES):
         raise LinregError(f"compile must be one of {', '.join(driver.COMPILE_CHOICES)}, not {compile!r}")
-    if progress not in (True, False, "auto"):
+    if not (progress is True or progress is False or progress == "auto"):
         raise LinregError(f"progress must be True, False or 'auto', not {progress!r}")
 
 
@@ -93,8 +129,8 @@ def fit(
     target=None,
     *,
     features=None,
-    dtype="float32",
-    optimizer="gd",
+    dtype="float64",
+    optimizer="auto",
     learning_rate="auto",
     epochs=DEFAULT_EPOCHS,
     tol=None,
@@ -108,10 +144,13 @@ def fit(
 
     data:          a CSV path, a data frame (with `target`), or a tuple (x, y)
     features:      the columns to use (default: every column but the target)
-    dtype:         "float32" or "float64", the training precision
-    optimizer:     "gd", "momentum" or "nesterov" (core/optimizers.py)
+    dtype:         "float64" (default) or "float32", the training precision
+    optimizer:     "auto" (default: "orthogonal", plain descent on the
+                   orthogonalized data with float64 refinement), or one of
+                   core/optimizers.py's rules on the standardized data:
+                   "gd", "momentum", "nesterov"
     learning_rate: "auto" (from the Hessian's eigenvalues) or a number, in the
-                   standardized space
+                   space the optimizer works in
     epochs:        the most epochs to run; tol: stop when the gradient's norm
                    is tol times its first (default from dtype and conditioning)
     compile:       "auto", "none", "function" or "xla"
@@ -126,15 +165,18 @@ def fit(
     _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress)
     table = load_table(data, target, features)
     scaled = standardize(table.x, table.y)
-
-    curvature = measure_curvature(scaled.x, scaled.y)
-    tol = default_tol(dtype, curvature.condition_number) if tol is None else float(tol)
-    if dtype == "float32" and (message := float32_warning(curvature.condition_number)):
+    ortho = orthogonalize(scaled.x)
+    # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
+    # columns are centred), so its eigenvalues are 2·s²/N for the singular
+    # values s of x_s -- those of R -- and 2 for the intercept.
+    s2 = 2.0 * ortho.singular_values**2 / len(scaled.y)
+    curvature = Curvature(max(s2[0], 2.0), min(s2[-1], 2.0), "from the singular values of the standardized data")
+    method = solve.resolve(optimizer)
+    kappa = ortho.condition_number
+    tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
+    if dtype == "float32" and (message := float32_warning(method, kappa)):
         (warn or _print_warning)(message)
-
-    model = LinearModel(table.x.shape[1], dtype=DTYPES[dtype])
-    rule = optimizers.make(optimizer, model, curvature.largest, curvature.smallest, learning_rate)
-    mode = driver.resolve_compile(compile, *table.x.shape, epochs)
+    to_standardized = ortho.weights if method == "orthogonal" else (lambda W: W)
 
     listeners = []
     from linreg.io import progress as progress_bar
@@ -145,9 +187,9 @@ def fit(
         from linreg.io.tensorboard import TensorBoard
 
         def original_units(W, b):
-            return np.array([_original(scaled, W_k, b_k) for W_k, b_k in zip(W, b)])
+            return np.array([_original(scaled, to_standardized(W_k), b_k) for W_k, b_k in zip(W, b)])
 
-        listeners.append(TensorBoard(logdir, ["intercept", *table.features], original_units, float(rule.learning_rate)))
+        listeners.append(TensorBoard(logdir, ["intercept", *table.features], original_units))
     checkpoints = None
     if checkpoint is not None:
         from linreg.engine.checkpoint import Checkpoints, fingerprint
@@ -155,18 +197,21 @@ def fit(
         settings = {
             "data": fingerprint(scaled.x, scaled.y),
             "dtype": dtype,
-            "optimizer": optimizer,
-            "learning_rate": float(rule.learning_rate),
+            "optimizer": method,
+            "learning_rate": learning_rate,
             "tol": tol,
-            "compile": mode,
+            "compile": compile if compile != "auto" else driver.resolve_compile(compile, *table.x.shape, epochs),
         }
         checkpoints = Checkpoints(checkpoint, settings)
 
     started = time.perf_counter()
-    result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=mode,
-                          listeners=listeners, checkpoints=checkpoints)
+    run = dict(epochs=epochs, tol=tol, compile=compile, listeners=listeners, checkpoints=checkpoints)
+    if method == "orthogonal":
+        solution = solve.train_orthogonal(scaled, ortho, DTYPES[dtype], learning_rate, **run)
+    else:
+        solution = solve.train_direct(method, scaled, curvature, DTYPES[dtype], learning_rate, **run)
     seconds = time.perf_counter() - started
-    return Fit(table, scaled, curvature, model, rule, optimizer, dtype, tol, result, seconds,
+    return Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
                resumed_at=None if checkpoints is None else checkpoints.restored_from)
 
 
@@ -181,29 +226,43 @@ def _print_warning(message):
     print(f"warning: {message}", file=sys.stderr)
 
 
+class NotConvergedError(LinregError):
+    """Asked for statistics of a fit that has not converged (exit code 4)."""
+
+    exit_code = 4
+
+
 class Fit:
     """A fitted linear model: coefficients, statistics, and what training did.
 
     Every per-coefficient mapping has the key "intercept" first, then each
-    feature's name, in the original units of the data.
+    feature's name, in the original units of the data. A fit that has not
+    converged has coefficients but no statistics: asking for its standard
+    errors, t, p or intervals raises NotConvergedError, since they would
+    describe a point that is not the least-squares solution.
     """
 
-    def __init__(self, table, scaled, curvature, model, optimizer, optimizer_name, dtype, tol, result, seconds,
+    def __init__(self, table, scaled, curvature, condition_number, solution, optimizer_name, dtype, tol, seconds,
                  resumed_at=None):
-        self.table, self.scaled, self.curvature, self.model = table, scaled, curvature, model
-        self.optimizer, self.optimizer_name, self.dtype, self.tol = optimizer, optimizer_name, dtype, tol
-        self.result, self.training_seconds, self.resumed_at = result, seconds, resumed_at
+        self.table, self.scaled, self.curvature = table, scaled, curvature
+        self.condition_number = condition_number  # κ of the standardized data (the Hessian's is its square)
+        self.solution, self.result, self.optimizer = solution, solution.result, solution.optimizer
+        self.optimizer_name, self.method, self.dtype, self.tol = optimizer_name, solution.method, dtype, tol
+        self.training_seconds, self.resumed_at = seconds, resumed_at
         self.features, self.target = list(table.features), table.target
-        W, b = scaled.coefficients(model.W.numpy(), model.b.numpy())
+        W, b = scaled.coefficients(solution.W, solution.b)
         self.stats = ols.ols_statistics(table.x, table.y, W, b)
         ls_W, ls_b = ols.least_squares(table.x, table.y)
-        self.least_squares = self._by_name(np.concatenate([[ls_b], ls_W]))
         reference = np.concatenate([[ls_b], ls_W])
+        self.least_squares = self._by_name(reference)
         self.relative_difference = np.abs(self.stats.coefficients - reference) / np.maximum(
             np.abs(reference), np.finfo(np.float64).tiny
         )
-        norms = result.history.gradient_norm
+        norms = self.result.history.gradient_norm
         self.relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
+        self.estimated_digits = estimated_digits(self.method, dtype, condition_number, self.relative_gradient)
+        # The model as it is exported: the final float64 coefficients in the standardized space.
+        self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)
 
     # --- the numbers -----------------------------------------------------------
 
@@ -214,25 +273,49 @@ class Fit:
     def _by_name(self, values):
         return {name: float(value) for name, value in zip(self.names, values)}
 
+    def _valid(self, what):
+        if not self.converged:
+            raise NotConvergedError(
+                f"the fit has not converged after {self.epochs} epochs, so its {what} would describe a point that "
+                f"is not the least-squares solution; {self.advice()}"
+            )
+
+    def advice(self):
+        """What to try when the fit has not converged."""
+        if self.method == "orthogonal":
+            return "raise epochs (--epochs), or check the data for near-duplicate columns"
+        return "use the default optimizer auto, or raise epochs (--epochs)"
+
     @property
     def coefficients(self):
         return self._by_name(self.stats.coefficients)
 
     @property
     def std_errors(self):
+        self._valid("standard errors")
         return self._by_name(self.stats.std_errors)
 
     @property
     def t_values(self):
+        """t statistics; NaN for an exact fit (zero residuals), where they are not meaningful."""
+        self._valid("t values")
         return self._by_name(self.stats.t)
 
     @property
     def p_values(self):
+        """p-values; NaN for an exact fit (zero residuals), where they are not meaningful."""
+        self._valid("p-values")
         return self._by_name(self.stats.p_values)
+
+    @property
+    def exact(self):
+        """Whether the residuals are zero to rounding (an exact fit)."""
+        return self.stats.exact
 
     def conf_int(self, alpha=0.05):
         """{name: (low, high)}: the 1 - alpha confidence interval of each coefficient."""
-        if not 0 < alpha < 1:
+        self._valid("confidence intervals")
+        if not (_real(alpha) and 0 < alpha < 1):
             raise LinregError(f"alpha must be between 0 and 1, not {alpha!r}")
         from scipy import stats
 
@@ -249,13 +332,17 @@ class Fit:
 
     @property
     def history(self):
-        """Per epoch (0 = the start): the loss and gradient norm of the
-        standardized problem, and the coefficients in original units [k, d+1]."""
+        """Per epoch of the first training run (0 = the start): the loss and
+        gradient norm of the problem trained, and the coefficients in original
+        units [k, d+1]; the last row is the final fit, after any refinement."""
         h = self.result.history
+        W = self.solution.history_W(h.W.astype(np.float64))
+        coefficients = np.array([_original(self.scaled, W_k, b_k) for W_k, b_k in zip(W, h.b)])
+        coefficients[-1] = self.stats.coefficients
         return {
             "loss": h.loss.astype(np.float64),
             "gradient_norm": h.gradient_norm.astype(np.float64),
-            "coefficients": np.array([_original(self.scaled, W, b) for W, b in zip(h.W, h.b)]),
+            "coefficients": coefficients,
         }
 
     def predict(self, x):
@@ -293,10 +380,11 @@ def _features(x, features):
     if isinstance(x, (str, Path)):
         return read_columns(x, features)[0]
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):
-        missing = [name for name in features if name not in [str(c) for c in x.columns]]
+        labels = {str(label): label for label in x.columns}
+        missing = [name for name in features if name not in labels]
         if missing:
             raise LinregError(f"the data frame has no column {missing[0]!r}; the model needs {', '.join(features)}")
-        x = np.column_stack([np.asarray(x[name], dtype=np.float64) for name in features])
+        x = np.column_stack([np.asarray(x[labels[name]], dtype=np.float64) for name in features])
     try:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):

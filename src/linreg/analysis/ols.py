@@ -47,6 +47,13 @@ class OLSStatistics:
     residual_sd: float
     n: int
     df_residual: int
+    exact: bool = False  # residuals zero to rounding: no error to estimate
+
+
+# An exact fit: the residuals are below this fraction of the target's spread,
+# which is the rounding of y itself, not noise. Its standard errors are 0 and
+# t and p are not meaningful (0/0); they are reported as such, not as t ≈ 1e16.
+EXACT_RTOL = 1e-9
 
 
 def ols_statistics(x, y, W, b, confidence=0.95):
@@ -69,6 +76,10 @@ def ols_statistics(x, y, W, b, confidence=0.95):
     df = n - (d + 1)
     residuals = y - (x @ W + b)
     rss = float(residuals @ residuals)
+    tss = float(np.sum((y - y.mean()) ** 2))
+    exact = rss <= EXACT_RTOL**2 * tss
+    if exact:
+        rss = 0.0
     s2 = rss / df
     x_mean = x.mean(axis=0)
     centred = x - x_mean
@@ -81,12 +92,11 @@ def ols_statistics(x, y, W, b, confidence=0.95):
     variances = np.concatenate([[1.0 / n + x_mean @ inverse @ x_mean], np.diag(inverse)]) * s2
     coefficients = np.concatenate([[b], W])
     std_errors = np.sqrt(variances)
-    t = coefficients / std_errors
+    t = np.full_like(coefficients, np.nan) if exact else coefficients / std_errors
     from scipy import stats  # imported here: the demo never needs it, and it takes 0.4 s
 
     p_values = 2.0 * stats.t.sf(np.abs(t), df)
     half_width = stats.t.ppf(0.5 + confidence / 2.0, df) * std_errors
-    tss = float(np.sum((y - y.mean()) ** 2))
     r_squared = 1.0 - rss / tss
     return OLSStatistics(
         coefficients=coefficients,
@@ -100,4 +110,5 @@ def ols_statistics(x, y, W, b, confidence=0.95):
         residual_sd=math.sqrt(s2),
         n=n,
         df_residual=df,
+        exact=exact,
     )

@@ -1,7 +1,7 @@
 """Command line: `linreg <command> [flags]`, errors as one line and an exit code.
 
 Exit codes: 0 success, 2 bad input (flags, files), 3 training diverged,
-130 interrupted (SIGINT), 143 terminated (SIGTERM).
+4 not converged, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 Each command lives in its own module with `add_arguments(parser)` and
 `run(args)`; the modules import TensorFlow only inside `run`, so `--help`
 answers at once. This file wires them up and turns LinregError into
@@ -27,7 +27,7 @@ def build_parser():
     parser = ArgumentParser(
         prog="linreg",
         description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
-        epilog="Exit codes: 0 success, 2 bad input, 3 training diverged, 130/143 interrupted.",
+        epilog="Exit codes: 0 success, 2 bad input, 3 training diverged, 4 not converged, 130/143 interrupted.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
@@ -82,5 +82,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader of our output went away (`linreg fit ... | head`): not an
+        # error worth a traceback. Point stdout at /dev/null so that Python's
+        # final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     finally:
         signal.signal(signal.SIGTERM, previous)

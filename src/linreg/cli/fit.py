@@ -16,8 +16,8 @@ from linreg.cli.flags import int_at_least, non_negative_float, output_dir, outpu
 
 # The choices, repeated here so that `--help` needs no TensorFlow; a test
 # checks they match the registry and the engine.
-DTYPES = ("float32", "float64")
-OPTIMIZERS = ("gd", "momentum", "nesterov")
+DTYPES = ("float64", "float32")
+OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov")
 COMPILE_CHOICES = ("auto", "none", "function", "xla")
 DEFAULT_EPOCHS = 100_000
 
@@ -42,17 +42,18 @@ def add_arguments(parser):
         type=non_negative_float,
         help="stop when the gradient norm has fallen to tol times its first value "
         "(default: 1e-15 for float64; for float32 1e-4/condition number, kept between 1e-9 and 1e-6; "
-        "0: never stop early)",
+        "0: never stop early); training also stops when the gradient stops falling at the rounding floor",
     )
     parser.add_argument(
         "--epochs", type=int_at_least(1), default=DEFAULT_EPOCHS, help=f"most epochs to run (default {DEFAULT_EPOCHS})"
     )
-    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="training precision (default float32)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64", help="training precision (default float64)")
     parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default="gd",
-        help="plain gradient descent (default), heavy-ball momentum or Nesterov momentum",
+        default="auto",
+        help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data with float64 refinement; "
+        "or on the standardized data: plain gradient descent (gd), heavy-ball momentum or Nesterov momentum",
     )
     parser.add_argument(
         "--compile",
@@ -107,11 +108,18 @@ def run(args):
         progress=False if args.quiet else "auto",
     )
     print(fit.summary())
-    # Outputs, each written whole or not at all.
+    # Outputs, each written whole or not at all. A fit that has not converged
+    # still gets its JSON (which says so) and plots, never an export that a
+    # server would use as if it were a result.
     if args.json is not None:
         write_json(args.json, fit.to_dict())
     if args.out is not None:
         draw(args.out, fit)
+    if not fit.converged:
+        from linreg.api import NotConvergedError
+
+        skipped = f"; {args.export} was not written" if args.export is not None else ""
+        raise NotConvergedError(f"the fit has NOT converged after {fit.epochs} epochs{skipped}; {fit.advice()}")
     if args.export is not None:
         fit.export(args.export, force=args.force)
     print(f"done in {time.perf_counter() - started:.2f} s")

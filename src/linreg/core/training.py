@@ -20,7 +20,8 @@ def train_plainly(model, optimizer, x, y, epochs):
 
 
 # How a run stands (an integer, so it can live in a variable and in a graph).
-RUNNING, CONVERGED, DIVERGED = 0, 1, 2
+# STALLED is converged too: the gradient stopped falling at the rounding floor.
+RUNNING, CONVERGED, DIVERGED, STALLED = 0, 1, 2, 3
 
 # "Diverging" means the loss rose this many epochs in a row and is above where
 # it started. Descent with a safe rate never does that on a linear model, and a
@@ -44,9 +45,11 @@ class LoopState(tf.Module):
         self.previous_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="previous_loss")
         self.first_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_loss")
         self.first_gradient_norm = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_gradient_norm")
+        self.best_gradient_norm = tf.Variable(np.inf, dtype=dtype, trainable=False, name="best_gradient_norm")
+        self.stall = tf.Variable(0, trainable=False, name="stall")  # epochs since the best gradient norm
 
 
-def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
+def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
     """Run up to `chunk` epochs (fewer if training stops or reaches max_epochs).
 
     Returns this chunk's history -- for each epoch the loss, the gradient's
@@ -58,7 +61,14 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
       diverged:  the loss is NaN or infinite, or has grown GROWTH_EPOCHS
                  epochs in a row and is above its first value;
       converged: (tol > 0) the gradient's norm has fallen to tol times its
-                 first value -- at the bottom the gradient is zero.
+                 first value -- at the bottom the gradient is zero;
+      stalled:   the gradient's norm has not reached a new low for
+                 `patience` epochs. Computed in floating point, the gradient
+                 never reaches zero: near the bottom it is rounding noise
+                 that no step can reduce, and a tol below that floor could
+                 never be met. Far from it, descent lowers the norm at every
+                 epoch (momentum at least every oscillation, which patience
+                 outlasts), so a long stall means the floor is reached.
     They are written with tensor arithmetic (`&`, `|`, `tf.where`), not Python
     `if`, so that a compiled epoch is straight-line code without branches.
     """
@@ -70,6 +80,7 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
     epoch, status, growth = state.epoch.read_value(), state.status.read_value(), state.growth.read_value()
     previous_loss, first_loss = state.previous_loss.read_value(), state.first_loss.read_value()
     first_gradient_norm = state.first_gradient_norm.read_value()
+    best_gradient_norm, stall = state.best_gradient_norm.read_value(), state.stall.read_value()
     i = tf.constant(0)
     while (i < chunk) & (epoch < max_epochs) & (status == RUNNING):
         W, b = model.W.read_value(), model.b.read_value()
@@ -82,9 +93,12 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
         first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
         growth = tf.where(loss > previous_loss, growth + 1, 0)
         previous_loss = loss
+        stall = tf.where(gradient_norm < best_gradient_norm, 0, stall + 1)
+        best_gradient_norm = tf.minimum(gradient_norm, best_gradient_norm)
         diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
         converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
-        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RUNNING))
+        stalled = (stall >= patience) & (loss <= first_loss)  # a blow-up also makes no new lows
+        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, tf.where(stalled, STALLED, RUNNING)))
         epoch += 1
         i += 1
     state.epoch.assign(epoch)
@@ -93,4 +107,6 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
     state.previous_loss.assign(previous_loss)
     state.first_loss.assign(first_loss)
     state.first_gradient_norm.assign(first_gradient_norm)
+    state.best_gradient_norm.assign(best_gradient_norm)
+    state.stall.assign(stall)
     return [h.stack() for h in history], i

@@ -169,16 +169,17 @@ def _check_feature_names(features, header, target, source):
 
 
 def from_frame(frame, target, features=None):
-    header = [str(name) for name in frame.columns]
+    labels = {str(label): label for label in frame.columns}  # names as text, to the frame's own labels
+    header = list(labels)
     if target is None or str(target) not in header:
         raise LinregError(f"the data frame has no column {target!r} for target; its columns are {', '.join(header)}")
-    features = [name for name in header if name != str(target)] if features is None else list(features)
+    features = [name for name in header if name != str(target)] if features is None else [str(f) for f in features]
     _check_feature_names(features, header, str(target), "the data frame")
     columns = [str(target), *features]
     try:
-        values = np.column_stack([np.asarray(frame[name], dtype=np.float64) for name in columns])
+        values = np.column_stack([np.asarray(frame[labels[name]], dtype=np.float64) for name in columns])
     except (TypeError, ValueError):
-        bad = next(name for name in columns if not _numeric(frame[name]))
+        bad = next(name for name in columns if not _numeric(frame[labels[name]]))
         raise LinregError(f"column {bad!r} of the data frame is not numeric; convert it or leave it out") from None
     return _checked(Table("data frame", features, str(target), values[:, 1:], values[:, 0], None), "row")
 
@@ -245,6 +246,8 @@ def check_fittable(table):
             )
     if np.all(table.y == table.y[0]):
         raise LinregError(f"{path}: target column {table.target!r} is constant; there is nothing to fit")
+    from linreg.data.scaling import standardize
+
     combination = linear_combination(standardize(table.x, table.y).x)
     if combination is not None:
         j, others = combination
@@ -273,56 +276,3 @@ def linear_combination(x_standardized):
         others = [k for k in range(j) if abs(coefficients[k]) > 1e-6]
         return int(j), others
     return None
-
-
-@dataclass
-class Standardized:
-    """Data moved to zero mean and unit standard deviation, and the way back.
-
-    x_mean, x_scale : [d]   each feature's mean and standard deviation
-    y_mean, y_scale : ()    the target's
-    x, y            : the standardized data, float64
-    """
-
-    x_mean: np.ndarray
-    x_scale: np.ndarray
-    y_mean: float
-    y_scale: float
-    x: np.ndarray
-    y: np.ndarray
-
-    def coefficients(self, W, b):
-        """Standardized-space (W, b) in the original units, float64.
-
-        The model learned  (y - y_mean)/y_scale = Σ W_j (x_j - x_mean_j)/x_scale_j + b.
-        Multiplying out: y = Σ (y_scale W_j / x_scale_j) x_j
-                             + y_mean + y_scale b - Σ (y_scale W_j / x_scale_j) x_mean_j.
-        """
-        W = np.asarray(W, np.float64) * self.y_scale / self.x_scale
-        b = self.y_mean + self.y_scale * float(b) - float(np.dot(W, self.x_mean))
-        return W, b
-
-
-def standardize(x, y):
-    """Centre every column on its mean and divide by its standard deviation.
-
-    Why gradient descent needs this: the learning rate is one number for all
-    coefficients, but a feature measured in the hundred-thousands makes the
-    loss millions of times steeper along its coefficient than a feature
-    measured in tenths. A rate small enough not to explode along the steep
-    direction then barely moves the flat one. After standardizing, every
-    feature has the same spread, the bowl is as round as the correlations
-    between features allow, and one rate suits all directions. Centring
-    also separates the intercept from the weights (its Hessian block becomes
-    independent of theirs) and removes the large common offset before any
-    rounding happens. The target is standardized too, so the loss starts
-    near 1 whatever the units of y.
-
-    This is done once, in float64, before training; the coefficients are
-    converted back to the original units afterwards (Standardized.coefficients).
-    """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    x_mean, y_mean = x.mean(axis=0), float(y.mean())
-    x_scale, y_scale = x.std(axis=0), float(y.std())
-    return Standardized(x_mean, x_scale, y_mean, y_scale, (x - x_mean) / x_scale, (y - y_mean) / y_scale)

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from linreg.core.step import loss_and_gradients
-from linreg.core.training import CONVERGED, DIVERGED, RUNNING, LoopState, run_chunk
+from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk
 from linreg.engine import signals
 from linreg.errors import DivergenceError, LinregError
 
@@ -105,6 +105,7 @@ class TrainResult:
     epochs: int  # epochs actually run
     converged: bool
     compile: str
+    stalled: bool = False  # converged because the gradient stopped falling at the rounding floor
 
     @property
     def loss(self):
@@ -114,7 +115,7 @@ class TrainResult:
 class Listener:
     """What a driver tells between chunks; every method is optional."""
 
-    def started(self, epoch):
+    def started(self, epoch, optimizer):
         """Before the first chunk; `epoch` is where training (re)starts."""
 
     def chunk(self, epoch, new, first_gradient_norm):
@@ -124,7 +125,13 @@ class Listener:
         """At the end, with the whole History (its last row the final state)."""
 
 
-def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), state=None, checkpoints=None):
+# Epochs without a new lowest gradient norm after which training has stalled
+# at the rounding floor (core/training.py), unless the caller says otherwise.
+DEFAULT_PATIENCE = 1000
+
+
+def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), state=None, checkpoints=None,
+          patience=DEFAULT_PATIENCE):
     """Train `model` in place on (x, y) with `optimizer`; return a TrainResult.
 
     Runs chunks of epochs until the loop's state says converged or diverged,
@@ -150,11 +157,12 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
         parts += [restored] if restored is not None else []
     step = _DRIVERS[mode]
     tol, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
+    patience = tf.constant(patience, tf.int32)
     for listener in listeners:
-        listener.started(int(state.epoch))
+        listener.started(int(state.epoch), optimizer)
     with signals.deferred() as caught:
         while int(state.status) == RUNNING and int(state.epoch) < epochs:
-            arrays, count = step(model, optimizer, state, x, y, tol, max_epochs, chunk)
+            arrays, count = step(model, optimizer, state, x, y, tol, patience, max_epochs, chunk)
             new = History(*(a.numpy()[: int(count)] for a in arrays))
             parts.append(new)
             for listener in listeners:
@@ -180,7 +188,7 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
         error = divergence_error(x, y, optimizer, epochs_run)
         error.history = result_history  # what happened up to the blow-up, for the log
         raise error
-    return TrainResult(result_history, epochs_run, status == CONVERGED, mode)
+    return TrainResult(result_history, epochs_run, status in (CONVERGED, STALLED), mode, status == STALLED)
 
 
 def divergence_error(x, y, optimizer, epoch):

@@ -25,7 +25,7 @@ class Progress(Listener):
         self.stream = sys.stderr if stream is None else stream
         self.bar = None
 
-    def started(self, epoch):
+    def started(self, epoch, optimizer):
         self.bar = tqdm(
             total=self.epochs,
             initial=epoch,

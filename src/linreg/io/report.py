@@ -1,46 +1,87 @@
-"""A fit's report: the text table `linreg fit` prints and the JSON document it writes."""
+"""A fit's report: the text table `linreg fit` prints and the JSON document it writes.
+
+A fit that has not converged must not look like a result: its table is
+headed NOT CONVERGED and shows no standard errors, t, p or intervals, and its
+JSON has them as null. An exact fit (zero residuals) says so instead of
+printing t ≈ 1e16 and p = 0.
+"""
 import math
 
 import numpy as np
 
 
+def _largest_curvature(fit):
+    # The curvature the optimizer sees: 2 in every direction after orthogonalizing.
+    return 2.0 if fit.method == "orthogonal" else fit.curvature.largest
+
+
+def _method_line(fit):
+    if fit.method == "orthogonal":
+        how = (
+            f"optimizer {fit.optimizer_name}: plain descent on the orthogonalized data (QR), then "
+            f"{fit.solution.rounds - 1} refinement round{'s' if fit.solution.rounds != 2 else ''} on float64 residuals"
+        )
+    else:
+        how = f"optimizer {fit.method}"
+    beta = f", momentum beta {float(fit.optimizer.beta):.6g}" if hasattr(fit.optimizer, "beta") else ""
+    rate = float(fit.optimizer.learning_rate)
+    return (
+        f"  {how}; learning rate {rate:.6g} (divergence above "
+        f"{fit.optimizer.stable_rate(_largest_curvature(fit)):.6g}){beta}"
+    )
+
+
+def _ending(fit):
+    result = fit.result
+    if result.converged and result.stalled:
+        how = f"the gradient stopped falling at the rounding floor of {fit.dtype}"
+    elif result.converged:
+        how = f"gradient norm <= tol {fit.tol:g} x its first value"
+    if result.converged:
+        return f"converged after {result.epochs} epochs ({how}); {fit.training_seconds:.2f} s"
+    return (
+        f"NOT converged after {result.epochs} epochs (relative gradient norm {fit.relative_gradient:.3g} > tol "
+        f"{fit.tol:g}); {fit.advice()}"
+    )
+
+
 def summary(fit):
     """The report of a Fit as text, laid out like statistical software's OLS summary."""
-    table, stats, curvature, result = fit.table, fit.stats, fit.curvature, fit.result
+    table, stats, result = fit.table, fit.stats, fit.result
     n, d = table.x.shape
     labels = fit.names
     width = max(12, *(len(label) for label in labels))
-    beta = float(getattr(fit.optimizer, "beta", 0.0))
-    momentum = f", momentum beta {beta:.6g}" if hasattr(fit.optimizer, "beta") else ""
-    rate = float(fit.optimizer.learning_rate)
-    if result.converged:
-        ending = f"converged after {result.epochs} epochs"
-    else:
-        advice = "raise --epochs" if fit.optimizer_name != "gd" else "raise --epochs or try --optimizer momentum"
-        if fit.dtype == "float32":
-            advice += " (or, if float32 rounding keeps the gradient from falling further, raise --tol or use float64)"
-        ending = (
-            f"NOT converged after {result.epochs} epochs (relative gradient norm "
-            f"{fit.relative_gradient:.3g} > tol {fit.tol:g}); {advice}"
-        )
     resumed = "" if fit.resumed_at is None else f" (resumed from a checkpoint at epoch {fit.resumed_at})"
     lines = [
         f"linreg fit: {table.path}, target {table.target!r}, {d} feature{'s' if d > 1 else ''}, {n} rows",
-        f"  features and target standardized; {fit.dtype}; optimizer {fit.optimizer_name}; compile {result.compile}",
-        f"  Hessian eigenvalues ({curvature.method}): largest {curvature.largest:.6g}, smallest "
-        f"{curvature.smallest:.6g}, condition number {curvature.condition_number:.4g}",
-        f"  learning rate {rate:.6g} (divergence above {fit.optimizer.stable_rate(curvature.largest):.6g}){momentum}",
-        f"  {ending}{resumed}; {fit.training_seconds:.2f} s"
-        + (f" (stop: gradient norm <= tol {fit.tol:g} x its first value)" if result.converged else ""),
+        f"  features and target standardized; {fit.dtype}; compile {result.compile}",
+        f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
+        f"{fit.condition_number**2:.4g}); expect about {fit.estimated_digits:.1f} correct digits",
+        _method_line(fit),
+        f"  {_ending(fit)}{resumed}",
         "",
-        f"{'':<{width}} {'coef':>14} {'std err':>11} {'t':>9} {'P>|t|':>9} {'[0.025':>14} {'0.975]':>14}",
     ]
-    for i, label in enumerate(labels):
-        lines.append(
-            f"{label:<{width}} {stats.coefficients[i]:>14.7g} {stats.std_errors[i]:>11.4g} {stats.t[i]:>9.3f} "
-            f"{stats.p_values[i]:>9.3g} {stats.ci_low[i]:>14.7g} {stats.ci_high[i]:>14.7g}"
-        )
-    ls = list(fit.least_squares.values())
+    if not result.converged:
+        lines += [
+            "NOT CONVERGED: these coefficients are not the least-squares solution; no standard errors, t, p or "
+            "intervals are shown",
+            f"{'':<{width}} {'coef (not converged)':>22}",
+        ]
+        lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients)]
+    else:
+        lines.append(f"{'':<{width}} {'coef':>14} {'std err':>11} {'t':>9} {'P>|t|':>9} {'[0.025':>14} {'0.975]':>14}")
+        for i, label in enumerate(labels):
+            t = "—" if stats.exact else f"{stats.t[i]:.3f}"
+            p = "—" if stats.exact else f"{stats.p_values[i]:.3g}"
+            lines.append(
+                f"{label:<{width}} {stats.coefficients[i]:>14.7g} {stats.std_errors[i]:>11.4g} {t:>9} "
+                f"{p:>9} {stats.ci_low[i]:>14.7g} {stats.ci_high[i]:>14.7g}"
+            )
+        if stats.exact:
+            lines.append(
+                "exact fit: the residuals are zero to rounding, so the standard errors are 0 and t and p are not "
+                "meaningful"
+            )
     lines += [
         "",
         f"R²  {stats.r_squared:.6f}   adjusted R²  {stats.adj_r_squared:.6f}   residual SD  {stats.residual_sd:.6g}"
@@ -49,9 +90,11 @@ def summary(fit):
         "gradient descent beside the closed-form least-squares solution (float64):",
         f"{'':<{width}} {'gradient descent':>22} {'least squares':>22} {'rel. difference':>16}",
     ]
+    reference = list(fit.least_squares.values())
     for i, label in enumerate(labels):
         lines.append(
-            f"{label:<{width}} {stats.coefficients[i]:>22.15g} {ls[i]:>22.15g} {fit.relative_difference[i]:>16.3g}"
+            f"{label:<{width}} {stats.coefficients[i]:>22.15g} {reference[i]:>22.15g} "
+            f"{fit.relative_difference[i]:>16.3g}"
         )
     worst = float(np.max(fit.relative_difference))
     digits = -math.log10(worst) if worst > 0 else math.inf
@@ -59,31 +102,48 @@ def summary(fit):
     return "\n".join(lines)
 
 
+def _finite_or_none(value):
+    return float(value) if math.isfinite(value) else None
+
+
 def document(fit):
     """The fit as a JSON-ready dict (what `linreg fit --json` writes)."""
     stats = fit.stats
+    valid = fit.converged
+
+    def by_name(values):
+        return {name: _finite_or_none(v) for name, v in zip(fit.names, values)} if valid else None
+
     return {
         "target": fit.target,
         "features": fit.features,
+        "converged": fit.converged,
+        "exact_fit": stats.exact,
+        "estimated_digits": fit.estimated_digits,
         "coefficients": fit.coefficients,
-        "std_errors": fit.std_errors,
-        "t": fit.t_values,
-        "p_values": fit.p_values,
-        "ci_95": {name: list(interval) for name, interval in fit.conf_int(0.05).items()},
+        "std_errors": by_name(stats.std_errors),
+        "t": by_name(stats.t),
+        "p_values": by_name(stats.p_values),
+        "ci_95": {n: [float(lo), float(hi)] for n, lo, hi in zip(fit.names, stats.ci_low, stats.ci_high)}
+        if valid
+        else None,
         "r_squared": stats.r_squared,
         "adj_r_squared": stats.adj_r_squared,
         "residual_sd": stats.residual_sd,
         "n": stats.n,
         "epochs": fit.epochs,
-        "converged": fit.converged,
+        "stalled_at_rounding_floor": fit.result.stalled,
         "least_squares": fit.least_squares,
         "max_relative_difference": float(np.max(fit.relative_difference)),
         "learning_rate": float(fit.optimizer.learning_rate),
         "momentum": float(getattr(fit.optimizer, "beta", 0.0)),
         "optimizer": fit.optimizer_name,
+        "method": fit.method,
+        "refinement_rounds": fit.solution.rounds - 1,
         "dtype": fit.dtype,
         "tol": fit.tol,
-        "condition_number": fit.curvature.condition_number,
+        "condition_number": fit.condition_number,
+        "hessian_condition_number": fit.condition_number**2,
         "compile": fit.compile,
         "resumed_at_epoch": fit.resumed_at,
         "training_seconds": fit.training_seconds,

@@ -17,14 +17,14 @@ class TensorBoard(Listener):
     `coefficients(W, b)` maps the model's (W [k, d], b [k]) to the values to
     show, [k, len(names)] (for a fit: the coefficients in original units)."""
 
-    def __init__(self, logdir, names, coefficients, learning_rate):
+    def __init__(self, logdir, names, coefficients):
         self.logdir = make_dir(logdir)
         self.tags = ["coefficient/" + name for name in names]
         self.coefficients = coefficients
-        self.learning_rate = float(learning_rate)
         self.writer = None
 
-    def started(self, epoch):
+    def started(self, epoch, optimizer):
+        self.learning_rate = float(optimizer.learning_rate)
         self.writer = tf.summary.create_file_writer(str(self.logdir))
 
     def chunk(self, epoch, new, first_gradient_norm):

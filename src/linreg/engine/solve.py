@@ -1,0 +1,97 @@
+"""Methods: which optimizer trains on which coordinates, and how results come back.
+
+    direct      an optimizer from core/optimizers.py trains W and b on the
+                standardized data;
+    orthogonal  plain descent trains φ and b on the orthogonalized data
+                (data/scaling.py), where the loss's bowl is round (κ = 1),
+                then rounds of refinement on float64 residuals.
+"auto" picks orthogonal: its accuracy is that of QR-based least squares at
+any conditioning, in a handful of epochs (docs/accuracy.md has the
+measurements behind the choice).
+"""
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from linreg.core import optimizers
+from linreg.core.model import LinearModel
+from linreg.engine import driver
+
+METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov")
+
+# Refinement: at most this many extra rounds, stopping once a round changes W
+# by less than REFINE_RTOL relative (a few float64 roundings).
+MAX_REFINEMENTS = 6
+REFINE_RTOL = 4 * float(np.finfo(np.float64).eps)
+# Patience of the stall rule (core/training.py): for momentum methods the
+# oscillations last about √κ epochs, so patience grows with √κ. On the round
+# bowl of the orthogonalized data one step lands and the next ones only move
+# rounding noise: a few epochs without progress say the floor is reached.
+MIN_PATIENCE, MAX_PATIENCE, ORTHOGONAL_PATIENCE = 100, 20_000, 5
+
+
+def resolve(method):
+    """"auto" means orthogonal; anything else is the optimizer of that name."""
+    return "orthogonal" if method == "auto" else method
+
+
+def patience_for(condition_number):
+    root = math.sqrt(condition_number) if math.isfinite(condition_number) else math.inf
+    return int(min(max(10 * root, MIN_PATIENCE), MAX_PATIENCE))
+
+
+@dataclass
+class Solution:
+    W: np.ndarray  # standardized-space weights, float64
+    b: float
+    result: driver.TrainResult  # epochs: over every round
+    optimizer: object  # the rule that trained (its learning rate, its bound)
+    method: str
+    rounds: int  # training runs: 1, plus refinements
+    history_W: object  # maps the history's W rows to standardized-space W
+
+
+def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
+    model = LinearModel(scaled.x.shape[1], dtype=dtype)
+    rule = optimizers.make(name, model, curvature.largest, curvature.smallest, learning_rate)
+    result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
+                          checkpoints=checkpoints, patience=patience_for(curvature.condition_number))
+    W = model.W.numpy().astype(np.float64)
+    return Solution(W, float(model.b.numpy()), result, rule, name, 1, lambda rows: rows)
+
+
+def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
+    d = scaled.x.shape[1]
+    model = LinearModel(d, dtype=dtype)
+    # Every direction of the round bowl has curvature 2: rate 1/2 lands in one step.
+    rule = optimizers.GradientDescent(model, 0.5 if learning_rate == "auto" else learning_rate)
+    # A few epochs suffice, so compiling would not pay (driver.resolve_compile).
+    compile = driver.resolve_compile(compile, len(scaled.y), d, epochs=10)
+    first = driver.train(model, rule, ortho.q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
+                         checkpoints=checkpoints, patience=ORTHOGONAL_PATIENCE)
+    W, b = ortho.weights(model.W.numpy()), float(model.b.numpy())
+    results = [first]
+    # Refinement: the weights carry the rounding of the working dtype and of
+    # the triangular solve. The residual of the original standardized problem,
+    # computed in float64, is the part of y they do not yet explain; training
+    # the same model on it (from zero) gives the correction. Each round
+    # shrinks the error by about κ(q)·ε = ε of the working dtype: one round in
+    # float64, two or three from float32 to float64's accuracy.
+    for _ in range(MAX_REFINEMENTS if first.converged else 0):
+        residual = scaled.y - (scaled.x @ W + b)
+        model.W.assign(np.zeros(d, model.W.dtype.as_numpy_dtype))
+        model.b.assign(np.zeros((), model.b.dtype.as_numpy_dtype))
+        more = driver.train(model, rule, ortho.q, residual, epochs, tol=tol, compile=compile, patience=ORTHOGONAL_PATIENCE)
+        results.append(more)
+        change = ortho.weights(model.W.numpy())
+        W, b = W + change, b + float(model.b.numpy())
+        if not more.converged or np.linalg.norm(change) <= REFINE_RTOL * np.linalg.norm(W):
+            break
+    result = replace(
+        first,
+        epochs=sum(r.epochs for r in results),
+        converged=all(r.converged for r in results),
+        stalled=any(r.stalled for r in results),
+    )
+    return Solution(W, b, result, rule, "orthogonal", len(results), lambda rows: ortho.weights(np.asarray(rows).T).T)

@@ -1,0 +1,209 @@
+"""The command line in fresh processes: help without TensorFlow, SIGTERM and
+SIGINT during training, kill -9 and resume, peak memory, refused checkpoints.
+
+Each TensorFlow process costs seconds to start, so processes that do not
+depend on each other run side by side."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from linreg.data.synthetic import correlated
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TIMEOUT = 120
+
+
+def environment(*paths):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # conftest's quiet import set it in this process
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), str(SRC)])
+    return env
+
+
+def start(cwd, *args, env=None, python=("-m", "linreg")):
+    return subprocess.Popen(
+        [sys.executable, *python, *map(str, args)],
+        cwd=cwd,
+        env=env or environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process):
+    out, err = process.communicate(timeout=TIMEOUT)
+    return process.returncode, out, err
+
+
+def wait_until(condition, process, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, finish(process)
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def write_csv(path, x, y):
+    names = [f"x{j + 1}" for j in range(x.shape[1])]
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header=",".join([*names, "y"]), comments="", fmt="%.17g")
+    return path
+
+
+def easy(path, rows=200, features=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, features))
+    return write_csv(path, x, x @ np.arange(1.0, features + 1) + 0.5 + 0.1 * rng.standard_normal(rows))
+
+
+def hard(path, correlation, seed=1):
+    x, y, _, _ = correlated(200, 3, correlation=correlation, seed=seed)
+    return write_csv(path, x, y)
+
+
+def saved_epoch(ck):
+    """The epoch of the latest checkpoint in folder ck."""
+    return int(tf.train.load_variable(str(ck), "loop/epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def test_help_needs_no_tensorflow_and_import_changes_nothing(tmp_path):
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text('raise ImportError("no tensorflow here")\n')
+    helps = {
+        command: start(tmp_path, *command.split(), "--help", env=environment(tmp_path))
+        for command in ("", "fit", "demo", "predict", "bench")
+    }
+    probe = start(
+        tmp_path,
+        python=(
+            "-c",
+            "import json, os, sys\n"
+            "env, before = dict(os.environ), os.fstat(2)\n"
+            "import linreg\n"
+            "after = os.fstat(2)\n"
+            "os.write(2, b'fd 2 still here')\n"
+            "print(json.dumps(['tensorflow' in sys.modules, dict(os.environ) == env,\n"
+            "                  (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino)]))\n",
+        ),
+    )
+    for command, process in helps.items():
+        code, out, err = finish(process)
+        assert (code, err) == (0, ""), command
+        assert out.startswith(f"usage: linreg {command}".rstrip() + " "), out
+    code, out, err = finish(probe)
+    assert code == 0, err
+    assert json.loads(out) == [False, True, True]  # no TensorFlow, same environment, same fd 2
+    assert err == "fd 2 still here"
+
+
+def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
+    data = hard(tmp_path / "data.csv", 0.99999)  # gd needs millions of epochs: runs until stopped
+    runs = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        out = tmp_path / signum.name
+        runs[signum] = out, start(
+            tmp_path, "fit", data, "--target", "y", "--dtype", "float64", "--epochs", "1000000000", "--tol", "0",
+            "--optimizer", "gd",
+            "--json", out / "fit.json", "--out", out / "plots", "--export", out / "model",
+            "--checkpoint", out / "ck", "--compile", "none",
+        )
+    for signum, (out, process) in runs.items():
+        wait_until((out / "ck" / "checkpoint").is_file, process)  # 5 s of training saved
+        process.send_signal(signum)
+    for signum, (out, process) in runs.items():
+        code, _, err = finish(process)
+        assert code == 128 + signum
+        assert err.splitlines() == ["error: interrupted"], err
+        assert not (out / "fit.json").exists() and not (out / "model").exists()
+        assert not (out / "plots").exists() or not any((out / "plots").iterdir())
+        temporary = [p for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name or p.name.endswith("_temp")]
+        assert temporary == []
+        assert saved_epoch(out / "ck") > 0  # the interrupted run saved where it was
+
+
+def test_kill_9_and_resume_gives_the_same_bits(tmp_path):
+    data = hard(tmp_path / "data.csv", 0.9999)  # gd: about 400,000 epochs, 10-20 s
+    ck = tmp_path / "ck"
+    fit = ("fit", data, "--target", "y", "--dtype", "float64", "--optimizer", "gd", "--tol", "1e-10",
+           "--epochs", "10000000", "--compile", "function", "--quiet")
+    reference = start(tmp_path, *fit, "--json", tmp_path / "ref.json")
+    resumable = (*fit, "--checkpoint", ck, "--json", tmp_path / "a.json")
+
+    def leftovers(number):  # what a kill during a save leaves: a shard folder, an index not yet renamed
+        (ck / f"ckpt-{number}_temp").mkdir(parents=True)
+        (ck / f"ckpt-{number}_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"half")
+        (ck / f"checkpoint.tmp{number:032x}").write_text(f'model_checkpoint_path: "ckpt-{number}"\n')
+
+    leftovers(1)  # an earlier run killed in its first save, before any index existed
+    started = time.monotonic()
+    first = start(tmp_path, *resumable)
+    wait_until((ck / "checkpoint").is_file, first)
+    time.sleep(1.0)  # mid-chunk
+    first.kill()
+    assert finish(first)[0] == -signal.SIGKILL
+    epoch_1, killed_1 = saved_epoch(ck), time.monotonic() - started
+    leftovers(99)
+
+    second = start(tmp_path, *resumable)
+    index = (ck / "checkpoint").read_text()
+    wait_until(lambda: (ck / "checkpoint").read_text() != index, second)  # the resumed run saved
+    second.kill()  # right after a save this time
+    assert finish(second)[0] == -signal.SIGKILL
+    epoch_2, killed_2 = saved_epoch(ck), time.monotonic() - started
+    assert 0 < epoch_1 < epoch_2
+
+    code, _, err = finish(start(tmp_path, *resumable))
+    assert code == 0, err
+    code, _, err = finish(reference)
+    assert code == 0, err
+    resumed, straight = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "ref.json"))
+    assert resumed["resumed_at_epoch"] == epoch_2 and straight["resumed_at_epoch"] is None
+    assert resumed["converged"] is straight["converged"] is True
+    assert resumed["epochs"] == straight["epochs"] > epoch_2
+    assert resumed["coefficients"] == straight["coefficients"]  # bit for bit
+    print(f"killed at {killed_1:.1f} s (saved epoch {epoch_1}) and {killed_2:.1f} s (epoch {epoch_2}), "
+          f"done at {time.monotonic() - started:.1f} s, {resumed['epochs']} epochs")
+
+
+REPORT_PEAK = (  # the process's peak resident memory, printed at exit
+    "import atexit, re\n"
+    "atexit.register(lambda: print('VmHWM: %s kB' % re.search(r'VmHWM:\\s*(\\d+) kB', open('/proc/self/status').read())[1]))\n"
+)
+RUN_LINREG = "import runpy, sys\nsys.argv = ['linreg', *sys.argv[1:]]\nrunpy.run_module('linreg', run_name='__main__', alter_sys=True)\n"
+
+
+def test_peak_memory_follows_the_epochs_run_not_the_cap(tmp_path):
+    data = easy(tmp_path / "data.csv", rows=40, features=2, seed=1)
+    baseline = start(tmp_path, python=("-c", REPORT_PEAK + "import tensorflow as tf; float(tf.reduce_sum(tf.ones([4])))\n"))
+    fit = start(tmp_path, "fit", data, "--target", "y", "--epochs", "1000000000", "--json", tmp_path / "fit.json",
+                python=("-c", REPORT_PEAK + RUN_LINREG))
+    (code, tf_out, err), (fit_code, fit_out, fit_err) = finish(baseline), finish(fit)
+    assert code == 0 and fit_code == 0, (err, fit_err)
+    assert json.loads((tmp_path / "fit.json").read_text())["converged"] is True
+    peak, base = (int(re.findall(r"VmHWM: (\d+) kB", out)[-1]) for out in (fit_out, tf_out))
+    print(f"peak RSS: fit {peak / 1024:.0f} MB, TensorFlow baseline {base / 1024:.0f} MB")
+    assert peak < base + 300 * 1024
+
+
+def test_a_checkpoint_made_for_other_settings_is_refused(tmp_path):
+    data = easy(tmp_path / "data.csv")
+    ck = tmp_path / "ck"
+    fit = ("fit", data, "--target", "y", "--tol", "1e-6", "--compile", "none", "--checkpoint", ck)
+    code, _, err = finish(start(tmp_path, *fit, "--dtype", "float64", "--optimizer", "gd"))
+    assert code == 0, err
+    index = (ck / "checkpoint").read_text()
+    others = [start(tmp_path, *fit, *flags, "--json", tmp_path / "other.json")
+              for flags in (["--dtype", "float32", "--optimizer", "gd"], ["--dtype", "float64", "--optimizer", "momentum"])]
+    for process in others:
+        code, _, err = finish(process)
+        assert code == 2
+        assert len(err.splitlines()) == 1 and err.startswith(f"error: checkpoint folder {ck} "), err
+    assert (ck / "checkpoint").read_text() == index and not (tmp_path / "other.json").exists()
