@@ -12,6 +12,7 @@ from conftest import train
 from linreg.analysis import curvature as analysis
 from linreg.analysis import ols as linreg_ols
 from linreg.core import optimizers
+from linreg.engine import solve
 from linreg.core.model import LinearModel
 from linreg.data import table as data
 from linreg.data.scaling import standardize
@@ -120,7 +121,7 @@ def test_stable_rate_is_where_training_starts_to_diverge(name):
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
 def test_auto_step_is_inside_the_stability_bound(optimizer):
-    rule = optimizers.make(optimizer, LinearModel(1, dtype=tf.float64), 40.0, 0.02)
+    rule = solve.make(optimizer, LinearModel(1, dtype=tf.float64), 40.0, 0.02)
     assert 0 < float(rule.learning_rate) < rule.stable_rate(40.0)
     assert (float(getattr(rule, "beta", 0.0)) > 0.9) == (optimizer != "gd")
 

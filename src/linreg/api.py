@@ -114,6 +114,8 @@ def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, prog
         raise LinregError(f"optimizer must be one of {', '.join(solve.METHODS)}, not {optimizer!r}")
     if learning_rate != "auto" and not (_real(learning_rate) and learning_rate > 0):
         raise LinregError(f"learning_rate must be 'auto' or a number greater than 0, not {learning_rate!r}")
+    if learning_rate != "auto" and optimizer == "cg":
+        raise LinregError("optimizer cg finds its step length itself at every step; leave learning_rate at 'auto'")
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise LinregError(f"epochs must be a whole number of at least 1, not {epochs!r}")
     if tol is not None and not (_real(tol) and tol >= 0):
@@ -148,7 +150,7 @@ def fit(
     optimizer:     "auto" (default: "orthogonal", plain descent on the
                    orthogonalized data with float64 refinement), or one of
                    core/optimizers.py's rules on the standardized data:
-                   "gd", "momentum", "nesterov"
+                   "gd", "momentum", "nesterov", "cg"
     learning_rate: "auto" (from the Hessian's eigenvalues) or a number, in the
                    space the optimizer works in
     epochs:        the most epochs to run; tol: stop when the gradient's norm

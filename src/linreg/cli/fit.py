@@ -17,7 +17,7 @@ from linreg.cli.flags import int_at_least, non_negative_float, output_dir, outpu
 # The choices, repeated here so that `--help` needs no TensorFlow; a test
 # checks they match the registry and the engine.
 DTYPES = ("float64", "float32")
-OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov")
+OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
 COMPILE_CHOICES = ("auto", "none", "function", "xla")
 DEFAULT_EPOCHS = 100_000
 
@@ -53,7 +53,8 @@ def add_arguments(parser):
         choices=OPTIMIZERS,
         default="auto",
         help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data with float64 refinement; "
-        "or on the standardized data: plain gradient descent (gd), heavy-ball momentum or Nesterov momentum",
+        "or on the standardized data: plain gradient descent (gd), heavy-ball momentum, Nesterov momentum "
+        "or conjugate gradients with exact steps (cg)",
     )
     parser.add_argument(
         "--compile",

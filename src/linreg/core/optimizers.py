@@ -15,6 +15,8 @@ the distance to the bottom along a direction of curvature λ is multiplied by
 (1 - r·λ) each epoch. It shrinks only while |1 - r·λ| < 1, so r < 2/λ_max;
 and the flattest direction then shrinks by only 1 - λ_min/λ_max = 1 - 1/κ per
 epoch: plain descent needs about κ·ln(1/ε) epochs to reach a relative error ε.
+Momentum cuts that to about √κ·ln(1/ε); the default method makes κ = 1 by
+changing coordinates instead (data/scaling.py, `orthogonalize`).
 """
 import math
 
@@ -103,14 +105,48 @@ class Nesterov(Momentum):
         return 2.0 * (1.0 + beta) / ((1.0 + 2.0 * beta) * largest)
 
 
-REGISTRY = {"gd": GradientDescent, "momentum": Momentum, "nesterov": Nesterov}
+class ConjugateGradients(GradientDescent):
+    """Conjugate gradients: each step exactly to the bottom along a new direction.
+
+    The direction mixes the gradient with the last one, p = g + β·p_old with
+    β = |g|²/|g_old|², which makes successive directions conjugate (pᵀHp_old
+    = 0), so no step undoes an earlier one; on a quadratic in n variables the
+    bottom is reached in at most n steps, in exact arithmetic. The step length
+    is the exact minimum of the quadratic along p, α = g·p / pᵀHp, with H·p
+    from `hessian_vector_product` (nested tapes, analysis/curvature.py): the
+    learning rate is recomputed every step. Every n steps β is reset to 0,
+    since rounding slowly spoils the conjugacy.
+    """
+
+    def __init__(self, model, hessian_vector_product, learning_rate=0.0):
+        super().__init__(model, learning_rate)
+        self.hvp, self.n = hessian_vector_product, int(model.W.shape[0]) + 1
+        self.p = [tf.Variable(tf.zeros_like(v), trainable=False, name="direction") for v in (model.W, model.b)]
+        self.g_squared = tf.Variable(tf.zeros([], model.W.dtype), trainable=False, name="g_squared")
+        self.steps = tf.Variable(0, trainable=False, name="steps")
+
+    def direction(self, gradients):
+        dot = lambda a, b: sum(tf.reduce_sum(u * v) for u, v in zip(a, b))  # noqa: E731
+        g_squared = dot(gradients, gradients)
+        restart = (self.steps % self.n == 0) | (self.g_squared == 0)
+        zero, one = tf.zeros_like(g_squared), tf.ones_like(g_squared)
+        beta = tf.where(restart, zero, g_squared / tf.where(restart, one, self.g_squared))
+        p = [g + beta * p_old for g, p_old in zip(gradients, self.p)]
+        curvature = dot(p, self.hvp(*p))  # pᵀHp; 0 only when p = 0, at the bottom
+        self.learning_rate.assign(tf.where(curvature > 0, dot(gradients, p) / tf.where(curvature > 0, curvature, one), zero))
+        for variable, value in zip(self.p, p):
+            variable.assign(value)
+        self.g_squared.assign(g_squared)
+        self.steps.assign_add(1)
+        return p
+
+    @staticmethod
+    def tuned(largest, smallest):
+        return {}  # the step length is found exactly at every step
+
+    def stable_rate(self, largest):
+        return math.inf  # an exact line search never overshoots
 
 
-def make(name, model, largest=None, smallest=None, learning_rate="auto"):
-    """The optimizer `name` for `model`: tuned from the curvature, with the
-    learning rate replaced by the user's when one is given."""
-    rule = REGISTRY[name]
-    settings = rule.tuned(largest, max(smallest, largest * 1e-16)) if largest else {}
-    if learning_rate != "auto":
-        settings["learning_rate"] = learning_rate
-    return rule(model, **settings)
+REGISTRY = {"gd": GradientDescent, "momentum": Momentum, "nesterov": Nesterov, "cg": ConjugateGradients}
+

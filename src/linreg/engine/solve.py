@@ -18,7 +18,7 @@ from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.engine import driver
 
-METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov")
+METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
 
 # Refinement: at most this many extra rounds, stopping once a round changes W
 # by less than REFINE_RTOL relative (a few float64 roundings).
@@ -29,6 +29,16 @@ REFINE_RTOL = 4 * float(np.finfo(np.float64).eps)
 # bowl of the orthogonalized data one step lands and the next ones only move
 # rounding noise: a few epochs without progress say the floor is reached.
 MIN_PATIENCE, MAX_PATIENCE, ORTHOGONAL_PATIENCE = 100, 20_000, 5
+
+
+def make(name, model, largest=None, smallest=None, learning_rate="auto", **extra):
+    """The optimizer `name` for `model`: tuned from the curvature, with the
+    learning rate replaced by the user's when one is given."""
+    rule = optimizers.REGISTRY[name]
+    settings = rule.tuned(largest, max(smallest, largest * 1e-16)) if largest else {}
+    if learning_rate != "auto":
+        settings["learning_rate"] = learning_rate
+    return rule(model, **settings, **extra)
 
 
 def resolve(method):
@@ -54,7 +64,17 @@ class Solution:
 
 def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
     model = LinearModel(scaled.x.shape[1], dtype=dtype)
-    rule = optimizers.make(name, model, curvature.largest, curvature.smallest, learning_rate)
+    extra = {}
+    if name == "cg":
+        import tensorflow as tf
+
+        from linreg.analysis.curvature import hessian_vector_product
+
+        x, y = tf.constant(scaled.x, dtype), tf.constant(scaled.y, dtype)
+        extra["hessian_vector_product"] = lambda v_W, v_b: hessian_vector_product(model, x, y, v_W, v_b)
+        # It needs about d + 1 steps (a few times that after rounding), too few to repay compiling.
+        compile = driver.resolve_compile(compile, len(scaled.y), scaled.x.shape[1], min(epochs, 4 * (scaled.x.shape[1] + 1)))
+    rule = make(name, model, curvature.largest, curvature.smallest, learning_rate, **extra)
     result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                           checkpoints=checkpoints, patience=patience_for(curvature.condition_number))
     W = model.W.numpy().astype(np.float64)

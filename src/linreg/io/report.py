@@ -24,11 +24,10 @@ def _method_line(fit):
     else:
         how = f"optimizer {fit.method}"
     beta = f", momentum beta {float(fit.optimizer.beta):.6g}" if hasattr(fit.optimizer, "beta") else ""
-    rate = float(fit.optimizer.learning_rate)
-    return (
-        f"  {how}; learning rate {rate:.6g} (divergence above "
-        f"{fit.optimizer.stable_rate(_largest_curvature(fit)):.6g}){beta}"
-    )
+    rate, bound = float(fit.optimizer.learning_rate), fit.optimizer.stable_rate(_largest_curvature(fit))
+    if math.isinf(bound):
+        return f"  {how}; step length from an exact line search at every epoch (the last {rate:.6g})"
+    return f"  {how}; learning rate {rate:.6g} (divergence above {bound:.6g}){beta}"
 
 
 def _ending(fit):
