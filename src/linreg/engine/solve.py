@@ -21,7 +21,8 @@ from linreg.engine import driver
 METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
 
 # Refinement: at most this many extra rounds, stopping once a round changes W
-# by less than REFINE_RTOL relative (a few float64 roundings).
+# by less than REFINE_RTOL relative (a few float64 roundings), or by more than
+# half the change before it (what is left is rounding that rounds cannot remove).
 MAX_REFINEMENTS = 6
 REFINE_RTOL = 4 * float(np.finfo(np.float64).eps)
 # Patience of the stall rule (core/training.py): for momentum methods the
@@ -91,7 +92,7 @@ def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, 
     first = driver.train(model, rule, ortho.q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                          checkpoints=checkpoints, patience=ORTHOGONAL_PATIENCE)
     W, b = ortho.weights(model.W.numpy()), float(model.b.numpy())
-    results = [first]
+    results, previous = [first], math.inf
     # Refinement: the weights carry the rounding of the working dtype and of
     # the triangular solve. The residual of the original standardized problem,
     # computed in float64, is the part of y they do not yet explain; training
@@ -106,8 +107,10 @@ def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, 
         results.append(more)
         change = ortho.weights(model.W.numpy())
         W, b = W + change, b + float(model.b.numpy())
-        if not more.converged or np.linalg.norm(change) <= REFINE_RTOL * np.linalg.norm(W):
+        size = np.linalg.norm(change)
+        if not more.converged or size <= REFINE_RTOL * np.linalg.norm(W) or size > 0.5 * previous:
             break
+        previous = size
     result = replace(
         first,
         epochs=sum(r.epochs for r in results),
