@@ -73,3 +73,16 @@ def test_module_entry_point_reports_errors_without_a_traceback(out):
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["error: argument --epochs: must be at least 1, got 0"]
     assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_fit_choices_are_the_engines_and_the_registrys():
+    """The CLI repeats the choices so that --help needs no TensorFlow; they must not drift."""
+    from linreg.cli import fit
+    from linreg.core.optimizers import REGISTRY
+    from linreg.engine import driver, solve
+
+    assert set(fit.OPTIMIZERS) == set(solve.METHODS) == {"auto", "orthogonal", *REGISTRY}
+    assert fit.COMPILE_CHOICES == driver.COMPILE_CHOICES
+    from linreg.api import DTYPES
+
+    assert set(fit.DTYPES) == set(DTYPES)

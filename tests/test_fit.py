@@ -204,3 +204,24 @@ def test_too_large_learning_rate_diverges_with_exit_code_3_and_writes_nothing(tm
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: training diverged")
     assert not out.exists() and not (tmp_path / "plots").exists()
+
+
+def test_float32_warning_never_crashes_on_a_huge_or_infinite_condition_number(tmp_path, capsys):
+    from linreg.api import float32_warning
+
+    for method in ("orthogonal", "gd"):
+        for kappa in (1e300, math.inf):
+            message = float32_warning(method, kappa)
+            assert message is None or "about 0 correct digits" in message
+    # A degree-10 polynomial design in float32: it warns (or not) in one line, and fits.
+    t = np.linspace(-9.0, -3.0, 40)
+    x = np.column_stack([t**k for k in range(1, 11)])
+    y = x @ np.ones(10) + np.random.default_rng(0).normal(size=40)
+    path = tmp_path / "poly.csv"
+    write_csv(path, x, y)
+    for optimizer in ("auto", "gd"):
+        code = main(["fit", str(path), "--target", "y", "--dtype", "float32", "--optimizer", optimizer,
+                     "--epochs", "300", "--quiet"])
+        captured = capsys.readouterr()
+        assert code in (0, 4), captured.err
+        assert all(line.startswith(("warning: ", "error: ")) for line in captured.err.splitlines())

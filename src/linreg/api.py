@@ -74,7 +74,7 @@ def estimated_digits(method, dtype, condition_number, relative_gradient=0.0):
     if method == "orthogonal":
         error = condition_number * EPSILON["float64"]
     else:
-        error = condition_number * EPSILON[dtype] + condition_number**2 * relative_gradient
+        error = condition_number * EPSILON[dtype] + condition_number * condition_number * relative_gradient
     if not math.isfinite(error) or error >= 1:
         return 0.0
     return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
