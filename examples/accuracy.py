@@ -204,6 +204,7 @@ class Outcome:
     error: str = ""  # an exception's message, if the method failed
     extra: dict = field(default_factory=dict)
     digits: float = math.nan
+    fit: object = None  # linreg's Fit, for the tests (not written to JSON)
 
 
 def _linreg(x, y, **options):
@@ -218,7 +219,7 @@ def _linreg(x, y, **options):
     seconds = time.perf_counter() - started
     extra = dict(estimated_digits=fit.estimated_digits, condition_number=fit.condition_number, exact=bool(fit.exact),
                  stalled=bool(fit.result.stalled), method=fit.method, training_seconds=fit.training_seconds)
-    return Outcome(list(fit.stats.coefficients), fit.epochs, seconds, fit.converged, extra=extra)
+    return Outcome(list(fit.stats.coefficients), fit.epochs, seconds, fit.converged, extra=extra, fit=fit)
 
 
 def _direct(solve):
@@ -324,7 +325,30 @@ def tables(rows, methods):
     ]
     for problem, outcomes, _ in rows:
         lines.append(f"| {problem.name} | " + " | ".join(format_cell(outcomes[m]) for m in methods) + " |")
+    variants = [m for m in methods if outcomes_have_estimate(rows, m)]
+    lines += [
+        "",
+        "linreg's estimated_digits / measured digits (honest if measured >= estimated - 1)",
+        "",
+        "| target | " + " | ".join(variants) + " |",
+        "|---|" + "---|" * len(variants),
+    ]
+    for problem, outcomes, _ in rows:
+        cells = []
+        for m in variants:
+            o = outcomes[m]
+            if o.error:
+                cells.append("failed")
+                continue
+            estimated = o.extra["estimated_digits"]
+            short = min(o.digits, 16.0) < estimated - 1
+            cells.append(f"{estimated:.1f} / {format_digits(o.digits)}{' (over-estimate)' if short else ''}")
+        lines.append(f"| {problem.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def outcomes_have_estimate(rows, method):
+    return any("estimated_digits" in outcomes[method].extra for _, outcomes, _ in rows)
 
 
 def main(argv=None):

@@ -83,11 +83,51 @@ def test_fresh_process_loads_with_plain_tensorflow(exported):
 
 
 def test_force_replaces_an_export(exported, capsys, tmp_path):
+    import shutil
+
     folder, model, data, _, _ = exported
     target = tmp_path / "model"
-    target.mkdir()
-    (target / "old.txt").write_text("old", encoding="utf-8")
+    shutil.copytree(model, target)  # an earlier export ...
+    (target / "old.txt").write_text("old", encoding="utf-8")  # ... with something of its own
     assert main(["fit", str(data), "--target", "price", "--features", "rooms", "--export", str(target), "--force"]) == 0
     assert not (target / "old.txt").exists()
     assert json.loads((target / "linreg.json").read_text(encoding="utf-8"))["features"] == ["rooms"]
     assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary folders left behind
+
+
+@pytest.mark.parametrize("kind", ["folder of data", "file"])
+def test_force_never_replaces_what_is_not_an_export(exported, capsys, tmp_path, kind):
+    folder, model, data, _, _ = exported
+    target = tmp_path / "mine"
+    if kind == "file":
+        target.write_text("precious", encoding="utf-8")
+    else:
+        target.mkdir()
+        (target / "good.csv").write_text("precious", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code = main(["fit", str(data), "--target", "price", "--export", str(target), "--force"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith("error: ") and "not a linreg export" in captured.err and "untouched" in captured.err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("damage", ["no variables", "truncated variables", "empty metadata", "list metadata"])
+def test_a_damaged_export_is_one_error_line(exported, capsys, tmp_path, damage):
+    import shutil
+
+    folder, model, data, _, _ = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    variables = next((broken / "variables").glob("variables.data-*"))
+    if damage == "no variables":
+        variables.unlink()
+    elif damage == "truncated variables":
+        variables.write_bytes(variables.read_bytes()[:10])
+    else:
+        (broken / "linreg.json").write_text("{}" if damage == "empty metadata" else "[1, 2]", encoding="utf-8")
+    code = main(["predict", str(broken), str(data)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the export {broken} is damaged")

@@ -18,6 +18,7 @@ def run_fit(tmp_path, capsys, text=None, raw=None, extra=(), name="data.csv"):
     elif text is not None:
         path.write_text(text, encoding="utf-8")
     outputs = tmp_path / "outputs"
+    outputs.mkdir(exist_ok=True)  # outputs go into existing folders; nothing is created behind the user's back
     args = [
         "fit", str(path), "--target", "y",
         "--json", str(outputs / "fit.json"),
@@ -168,3 +169,27 @@ def test_predict_bad_inputs(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "empty"), str(data), "--out", str(out)]) == 2
     assert_one_error(2, "", capsys.readouterr().err.splitlines(), "not a linreg export")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "flag, where",
+    [
+        ("--json", "missing/fit.json"),
+        ("--json", "data.csv/fit.json"),
+        ("--out", "data.csv"),
+        ("--logdir", "missing/deeper/logs"),
+        ("--checkpoint", "data.csv"),
+        ("--export", "missing/model"),
+    ],
+)
+def test_unwritable_outputs_are_refused_before_training(tmp_path, capsys, flag, where):
+    path = tmp_path / "data.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    before = sorted(os.listdir(tmp_path))
+    code = main(["fit", str(path), "--target", "y", flag, str(tmp_path / where)])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""  # no report: training never started
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and flag in lines[0]
+    assert sorted(os.listdir(tmp_path)) == before

@@ -89,11 +89,17 @@ def learning_rate(text):
 def run(args):
     import linreg
     from linreg.io import export
-    from linreg.io.files import write_json
+    from linreg.io.files import check_output, write_json
 
     started = time.perf_counter()
+    # Every output location is checked before training, not found unwritable after it.
+    if args.json is not None:
+        check_output(args.json, "--json")
+    for path, what in ((args.out, "--out"), (args.logdir, "--logdir"), (args.checkpoint, "--checkpoint")):
+        if path is not None:
+            check_output(path, what, folder=True)
     if args.export is not None:
-        export.check_destination(args.export, args.force)  # before training, not after
+        export.check_destination(args.export, args.force)
     fit = linreg.fit(
         args.data,
         args.target,

@@ -17,7 +17,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from linreg.errors import LinregError
-from linreg.io.files import umask
+from linreg.io.files import check_output, umask
 
 METADATA = "linreg.json"
 
@@ -66,10 +66,35 @@ class Predictor(tf.Module):
         self.serve = serve
 
 
+def is_export(directory):
+    """Whether `directory` is a folder that linreg exported (and so may be replaced)."""
+    directory = Path(directory)
+    return directory.is_dir() and (directory / METADATA).is_file() and (directory / "saved_model.pb").is_file()
+
+
 def check_destination(directory, force=False):
-    """Refuse an existing export folder unless it may be replaced."""
-    if Path(directory).exists() and not force:
+    """Refuse an existing export folder unless it may be replaced: only with
+    force, and only if it is a linreg export -- never any other folder or file."""
+    directory = Path(directory)
+    if not directory.exists() and not directory.is_symlink():
+        check_output(directory, "--export", folder=True)
+        return
+    if not force:
         raise LinregError(f"export folder {directory} already exists; choose another or add --force to replace it")
+    if directory.is_symlink() or not is_export(directory):
+        raise LinregError(
+            f"{directory} exists and is not a linreg export; --force replaces only an earlier export, "
+            "so it was left untouched: choose another folder"
+        )
+    check_output(directory.absolute().parent, "--export (the folder that holds it)", folder=True)
+
+
+def _identity(path):
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def save(directory, model, scaled, features, target, force=False):
@@ -77,8 +102,8 @@ def save(directory, model, scaled, features, target, force=False):
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
     check_destination(directory, force)
+    found = _identity(directory)  # what was there when we started: to notice a concurrent writer
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
         building.chmod(0o777 & ~umask())  # mkdtemp makes it private; the export is an ordinary folder
     except OSError as error:
@@ -98,7 +123,12 @@ def save(directory, model, scaled, features, target, force=False):
             "y_scale": scaled.y_scale,
         }
         (building / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
-        if directory.exists():
+        if _identity(directory) != found:
+            raise LinregError(
+                f"another run wrote {directory} while this one was fitting; this model was not saved there "
+                "(the other one is), export again to replace it"
+            )
+        if found is not None:
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
             os.replace(directory, old / directory.name)
         os.replace(building, directory)
@@ -116,11 +146,34 @@ def load(directory):
     metadata_path = directory / METADATA
     if not directory.is_dir():
         raise LinregError(f"{directory}: no such export folder; make one with linreg fit ... --export {directory}")
-    if not metadata_path.is_file() or not (directory / "saved_model.pb").is_file():
+    if not is_export(directory):
         raise LinregError(f"{directory} is not a linreg export (no {METADATA} or saved_model.pb in it)")
+    damaged = f"the export {directory} is damaged"
     try:
         metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise LinregError(f"{damaged}: cannot read {METADATA} ({error}); export the model again") from None
+    if not _valid_metadata(metadata):
+        raise LinregError(f"{damaged}: {METADATA} does not describe a model; export the model again")
+    try:
         loaded = tf.saved_model.load(str(directory))
-    except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise LinregError(f"cannot load the export {directory}: {error}") from None
-    return loaded.signatures["serving_default"], metadata
+        serve = loaded.signatures["serving_default"]
+        # One prediction proves the variables are all there and readable.
+        serve(**{key: tf.zeros([1], tf.float64) for key in metadata["inputs"]})
+    except Exception as error:  # TensorFlow raises many kinds on a damaged SavedModel
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LinregError(f"{damaged}: {reason[:200]}; export the model again") from None
+    return serve, metadata
+
+
+def _valid_metadata(metadata):
+    if not isinstance(metadata, dict):
+        return False
+    features, inputs = metadata.get("features"), metadata.get("inputs")
+    return (
+        isinstance(metadata.get("target"), str)
+        and isinstance(features, list)
+        and isinstance(inputs, list)
+        and len(features) == len(inputs) > 0
+        and all(isinstance(name, str) for name in features + inputs)
+    )

@@ -59,3 +59,25 @@ def make_dir(path):
     except OSError as error:
         raise LinregError(f"cannot create folder {path}: {error.strerror}") from None
     return path
+
+
+def check_output(path, what, folder=False):
+    """Before any work: can `path` be written? One message shape for every output.
+
+    A file's folder must already exist (nothing is created behind the user's
+    back); a folder may be created, inside an existing one. Whatever already
+    stands at `path` must be of the right kind, and the place writable.
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        kind = "a folder" if path.is_dir() else "a file"
+        raise LinregError(f"cannot write {what} {path}: it is {kind}, expected {'a folder' if folder else 'a file'}")
+    place = path if folder and path.is_dir() else path.absolute().parent
+    if not place.is_dir():
+        raise LinregError(f"cannot write {what} {path}: {place} is not an existing folder")
+    # Permissions alone do not tell (root, read-only or special file systems):
+    # make and remove a temporary folder where the output will go.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".linreg-check.", dir=place))
+    except OSError as error:
+        raise LinregError(f"cannot write {what} {path}: {place}: {error.strerror}") from None
