@@ -3,9 +3,9 @@
     .venv/bin/python examples/accuracy.py [--quick] [--json PATH]
 
 For every target problem, the coefficients found by linreg (the default fit,
-each optimizer, float32), statsmodels' OLS (QR and pinv) and numpy's lstsq
-are compared with the EXACT least-squares solution of the float64 data the
-fits receive: every float64 is a dyadic rational, so after scaling each
+each optimizer -- cg too where linreg has it -- and float32), statsmodels'
+OLS (QR and pinv) and numpy's lstsq are compared with the EXACT least-squares
+solution of the float64 data the fits receive: every float64 is a dyadic rational, so after scaling each
 column of [1, x] and y by a power of two they are integers, XᵀX and Xᵀy are
 formed in Python's big integers, and the normal equations are solved by
 fraction-free (Bareiss) elimination and exact back-substitution
@@ -209,16 +209,21 @@ class Outcome:
 
 def _linreg(x, y, **options):
     import linreg
+    from linreg.engine.signals import Interrupted
     from linreg.errors import LinregError
 
+    warnings = []
     started = time.perf_counter()
     try:
-        fit = linreg.fit((x, y), progress=False, warn=lambda message: None, **options)
+        fit = linreg.fit((x, y), progress=False, warn=warnings.append, **options)
+    except Interrupted:
+        raise  # Ctrl-C or a kill stops the study, not just this cell
     except LinregError as error:
         return Outcome(seconds=time.perf_counter() - started, error=f"{type(error).__name__}: {error}")
     seconds = time.perf_counter() - started
     extra = dict(estimated_digits=fit.estimated_digits, condition_number=fit.condition_number, exact=bool(fit.exact),
-                 stalled=bool(fit.result.stalled), method=fit.method, training_seconds=fit.training_seconds)
+                 stalled=bool(fit.result.stalled), method=fit.method, training_seconds=fit.training_seconds,
+                 warnings=warnings)
     return Outcome(list(fit.stats.coefficients), fit.epochs, seconds, fit.converged, extra=extra, fit=fit)
 
 
@@ -257,6 +262,7 @@ METHODS = {
     "gd": (lambda x, y: _linreg(x, y, optimizer="gd", epochs=SLOW_EPOCHS), True),
     "momentum": (lambda x, y: _linreg(x, y, optimizer="momentum", epochs=SLOW_EPOCHS), True),
     "nesterov": (lambda x, y: _linreg(x, y, optimizer="nesterov", epochs=SLOW_EPOCHS), True),
+    "cg": (lambda x, y: _linreg(x, y, optimizer="cg"), False),  # only if this linreg has it (below)
     "default float32": (lambda x, y: _linreg(x, y, dtype="float32"), False),
     "sm qr": (_direct(_statsmodels("qr")), False),
     "sm pinv": (_direct(_statsmodels("pinv")), False),
@@ -293,28 +299,45 @@ def format_cell(outcome):
     return text
 
 
+TARGET_EPOCHS = 10_000
+
+
+def missed_targets(outcome, best_statsmodels):
+    """'met', or which of the issue's targets the default fit misses: converged,
+    at most TARGET_EPOCHS epochs, digits within one of statsmodels' best."""
+    missed = []
+    if not outcome.converged:
+        missed.append("not converged")
+    if outcome.iterations > TARGET_EPOCHS:
+        missed.append(f"> {TARGET_EPOCHS} epochs")
+    if not min(outcome.digits, 16.0) >= best_statsmodels - 1:
+        missed.append("digits")
+    return "met" if not missed else "MISSED: " + ", ".join(missed)
+
+
 def tables(rows, methods):
     """Two markdown tables: the default fit beside its own estimate, and every method's digits."""
     lines = [
         "Default fit (float64, optimizer auto) against the exact least-squares solution",
         "",
         "| target | N×d | κ (standardized) | estimated digits | measured digits | converged | exact fit | epochs "
-        "| seconds | best of sm qr/pinv |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| seconds | best of sm qr/pinv | targets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for problem, outcomes, _ in rows:
         default = outcomes["linreg default"]
         best = max(min(outcomes[n].digits, 16.0) for n in ("sm qr", "sm pinv"))
         if default.error:
             lines.append(f"| {problem.name} | {problem.shape[0]}×{problem.shape[1]} | — | — | "
-                         f"{format_cell(default)} | — | — | — | — | {format_digits(best)} |")
+                         f"{format_cell(default)} | — | — | — | — | {format_digits(best)} | failed |")
             continue
         e = default.extra
         lines.append(
             f"| {problem.name} | {problem.shape[0]}×{problem.shape[1]} | {e['condition_number']:.3g} | "
             f"{e['estimated_digits']:.1f} | {format_digits(default.digits)} | "
             f"{'yes' if default.converged else 'NO'}{' (stalled at floor)' if e['stalled'] else ''} | "
-            f"{'yes' if e['exact'] else 'no'} | {default.iterations} | {default.seconds:.2f} | {format_digits(best)} |"
+            f"{'yes' if e['exact'] else 'no'} | {default.iterations} | {default.seconds:.2f} | {format_digits(best)} | "
+            f"{missed_targets(default, best)} |"
         )
     lines += [
         "",
@@ -328,7 +351,8 @@ def tables(rows, methods):
     variants = [m for m in methods if outcomes_have_estimate(rows, m)]
     lines += [
         "",
-        "linreg's estimated_digits / measured digits (honest if measured >= estimated - 1)",
+        "linreg's estimated_digits / measured digits (honest if measured >= estimated - 1; "
+        "'warned': fit() gave a warning, such as float32's)",
         "",
         "| target | " + " | ".join(variants) + " |",
         "|---|" + "---|" * len(variants),
@@ -342,7 +366,8 @@ def tables(rows, methods):
                 continue
             estimated = o.extra["estimated_digits"]
             short = min(o.digits, 16.0) < estimated - 1
-            cells.append(f"{estimated:.1f} / {format_digits(o.digits)}{' (over-estimate)' if short else ''}")
+            warned = " (warned)" if o.extra.get("warnings") else ""
+            cells.append(f"{estimated:.1f} / {format_digits(o.digits)}{' (over-estimate)' if short else ''}{warned}")
         lines.append(f"| {problem.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -360,7 +385,10 @@ def main(argv=None):
     from linreg.cli import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from linreg.engine import solve
+
     methods = [name for name, (_, slow) in METHODS.items() if not (args.quick and slow)]
+    methods = [name for name in methods if name != "cg" or "cg" in solve.METHODS]
     rows = []
     for problem in problems(args.quick):
         started = time.perf_counter()

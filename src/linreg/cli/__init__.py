@@ -72,7 +72,8 @@ def main(argv=None):
     try:
         # SIGTERM stops the command the way Ctrl-C does: `finally` blocks
         # remove temporary files, and the user sees one line.
-        signal.signal(signal.SIGTERM, raise_interrupted)
+        if previous is not signal.SIG_IGN:  # an ignored SIGTERM stays ignored
+            signal.signal(signal.SIGTERM, raise_interrupted)
         args = build_parser().parse_args(argv)
         import_tensorflow_quietly()
         return args.run(args) or 0

@@ -38,8 +38,10 @@ def deferred():
     if not _main_thread():  # signal handlers can only be set from the main thread
         yield caught
         return
+    # A signal the process was told to ignore (`nohup`, a script's `trap '' INT`) stays ignored.
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    for signum in SIGNALS:
+    previous = {signum: handler for signum, handler in previous.items() if handler is not signal.SIG_IGN}
+    for signum in previous:
         signal.signal(signum, lambda number, frame: caught.append(number))
     try:
         yield caught
