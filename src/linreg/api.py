@@ -252,8 +252,7 @@ class Fit:
         self.optimizer_name, self.method, self.dtype, self.tol = optimizer_name, solution.method, dtype, tol
         self.training_seconds, self.resumed_at = seconds, resumed_at
         self.features, self.target = list(table.features), table.target
-        W, b = scaled.coefficients(solution.W, solution.b)
-        self.stats = ols.ols_statistics(table.x, table.y, W, b)
+        self.stats = ols.standardized_statistics(scaled, solution.W, solution.b)
         ls_W, ls_b = ols.least_squares(table.x, table.y)
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)

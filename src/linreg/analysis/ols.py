@@ -10,21 +10,20 @@ import numpy as np
 def least_squares(x, y):
     """The W and b that minimise the mean squared error, in closed form (float64).
 
-    Centering x and y first removes the intercept from the problem (the best
-    line always passes through the point of means). Scaling each centred
-    column to unit length makes "small" mean the same for every column: an
-    SVD-based solver's accuracy depends on the columns' relative sizes, and
-    on raw polynomial columns (x, ..., x¹⁰) it loses every digit. numpy's
-    `lstsq` (LAPACK's SVD solver) then works on the data's columns, not on
-    the normal equations, so it does not square their condition number.
+    Standardizing first (data/scaling.py) removes the intercept from the
+    problem (the best line passes through the point of means) and gives
+    every column the same size, so "small" means the same for all of them:
+    an SVD-based solver's accuracy depends on the columns' relative sizes,
+    and on raw polynomial columns (x, ..., x¹⁰) it loses every digit; and
+    numbers near 1e-300 or 1e300 neither underflow nor overflow. numpy's
+    `lstsq` (LAPACK's SVD solver) then works on the columns, not on the
+    normal equations, so it does not square their condition number.
     """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    x_mean, y_mean = x.mean(axis=0), float(y.mean())
-    centred = x - x_mean
-    lengths = np.linalg.norm(centred, axis=0)
-    W = np.linalg.lstsq(centred / lengths, y - y_mean, rcond=None)[0] / lengths
-    return W, y_mean - float(x_mean @ W)
+    from linreg.data.scaling import standardize
+
+    scaled = standardize(x, y)
+    W_s = np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0]
+    return scaled.coefficients(W_s, 0.0)
 
 
 # --- the statistics of an ordinary least-squares fit --------------------------
@@ -58,41 +57,54 @@ EXACT_RTOL = 1e-9
 
 
 def ols_statistics(x, y, W, b, confidence=0.95):
-    """Standard errors, t, p, confidence intervals and R² for the fit (W, b).
+    """Standard errors, t, p, confidence intervals and R² for the fit (W, b)
+    given in the original units; see `standardized_statistics`."""
+    from linreg.data.scaling import standardize
 
-    The textbook formulas, in float64:
+    scaled = standardize(x, y)
+    W = np.asarray(W, np.float64)
+    W_s = W * scaled.x_scale / scaled.y_scale
+    b_s = (b - scaled.y_mean + float(scaled.x_mean @ W)) / scaled.y_scale
+    return standardized_statistics(scaled, W_s, b_s, confidence)
+
+
+def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
+    """The statistics of the fit (W_s, b_s) on standardized data, in original units.
+
+    The textbook formulas, in float64, on the standardized data x_s, y_s:
         residual variance  s² = Σ residual² / (n - p),  p = d + 1 coefficients
-        Cov(W)             = s² (X_cᵀX_c)⁻¹       (X_c: x with column means removed)
-        Var(b)             = s² (1/n + x̄ᵀ (X_cᵀX_c)⁻¹ x̄)
+        Cov(W_s)           = s² (x_sᵀx_s)⁻¹
+        Var(b)             = s² (1/n + zᵀ (x_sᵀx_s)⁻¹ z),  z = x̄/σ_x
         t = coefficient / standard error, p-value from Student's t with n - p
         degrees of freedom, interval = coefficient ± t_(0.975, n-p) · SE.
-    (X_cᵀX_c)⁻¹ comes from the SVD of X_c with unit-length columns (never
-    forming X_cᵀX_c, which would square its condition number), so features
-    of very different scales cost no accuracy.
+    Back in original units every W_j and its standard error are multiplied by
+    σ_y/σ_xj, the intercept's by σ_y, the residual SD by σ_y; t, p and R² do
+    not change with units. Working on standardized numbers (all near 1)
+    keeps data near 1e-300 or 1e300 from underflowing or overflowing, and
+    (x_sᵀx_s)⁻¹ comes from the SVD of the QR factor R of x_s (never forming
+    x_sᵀx_s, which would square its condition number).
     """
-    x = np.asarray(x, np.float64)
-    y = np.asarray(y, np.float64)
-    W = np.asarray(W, np.float64)
+    x, y = scaled.x, scaled.y
+    W_s = np.asarray(W_s, np.float64)
     n, d = x.shape
     df = n - (d + 1)
-    residuals = y - (x @ W + b)
+    residuals = y - (x @ W_s + b_s)
     rss = float(residuals @ residuals)
-    tss = float(np.sum((y - y.mean()) ** 2))
+    tss = float(y @ y)  # y_s has mean 0
     exact = rss <= EXACT_RTOL**2 * tss
     if exact:
         rss = 0.0
     s2 = rss / df
-    x_mean = x.mean(axis=0)
-    centred = x - x_mean
-    lengths = np.linalg.norm(centred, axis=0)
     # QR first: R (d x d) has the same singular values and right singular
     # vectors as the N x d matrix, and its SVD is cheap.
-    R = np.linalg.qr(centred / lengths, mode="r")
-    _, singular, Vt = np.linalg.svd(R)
-    inverse = (Vt.T / singular**2) @ Vt / np.outer(lengths, lengths)
-    variances = np.concatenate([[1.0 / n + x_mean @ inverse @ x_mean], np.diag(inverse)]) * s2
+    _, singular, Vt = np.linalg.svd(np.linalg.qr(x, mode="r"))
+    inverse = (Vt.T / singular**2) @ Vt
+    z = scaled.x_mean / scaled.x_scale
+    variances_s = np.concatenate([[1.0 / n + z @ inverse @ z], np.diag(inverse)]) * s2
+    units = scaled.y_scale / np.concatenate([[1.0], scaled.x_scale])  # per coefficient
+    W, b = scaled.coefficients(W_s, b_s)
     coefficients = np.concatenate([[b], W])
-    std_errors = np.sqrt(variances)
+    std_errors = np.sqrt(variances_s) * units
     t = np.full_like(coefficients, np.nan) if exact else coefficients / std_errors
     from scipy import stats  # imported here: the demo never needs it, and it takes 0.4 s
 
@@ -108,7 +120,7 @@ def ols_statistics(x, y, W, b, confidence=0.95):
         ci_high=coefficients + half_width,
         r_squared=r_squared,
         adj_r_squared=1.0 - (1.0 - r_squared) * (n - 1) / df,
-        residual_sd=math.sqrt(s2),
+        residual_sd=math.sqrt(s2) * scaled.y_scale,
         n=n,
         df_residual=df,
         exact=exact,

@@ -63,9 +63,40 @@ def standardize(x, y):
     """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
-    x_mean, y_mean = x.mean(axis=0), float(y.mean())
-    x_scale, y_scale = x.std(axis=0), float(y.std())
-    return Standardized(x_mean, x_scale, y_mean, y_scale, (x - x_mean) / x_scale, (y - y_mean) / y_scale)
+    x_mean, x_scale, x_s = _standardize_columns(x, first_column=1)
+    y_mean, y_scale, y_s = _standardize_columns(y[:, None], first_column=0)
+    return Standardized(x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s[:, 0])
+
+
+class ScaleError(ValueError):
+    """A column whose numbers float64 arithmetic cannot centre and scale.
+
+    `column` counts from 0 over [y, x_1, ..., x_d]."""
+
+    def __init__(self, column, problem):
+        super().__init__(problem)
+        self.column, self.problem = column, problem
+
+
+def _standardize_columns(values, first_column):
+    # Means and standard deviations computed on columns divided by their
+    # largest magnitude first: squares of 1e-300 would underflow to 0 and
+    # sums of 1e307 overflow to infinity, while the scaled numbers are near 1.
+    with np.errstate(all="ignore"):
+        peak = np.max(np.abs(values), axis=0)
+        peak = np.where(peak > 0, peak, 1.0)
+        mean = (values / peak).mean(axis=0) * peak
+        centred = values - mean
+        spread = np.max(np.abs(centred), axis=0)
+        spread = np.where(spread > 0, spread, 1.0)
+        scale = (centred / spread).std(axis=0) * spread
+        standardized = centred / scale
+    for j in range(values.shape[1]):
+        if not (np.all(np.isfinite(centred[:, j])) and math.isfinite(scale[j])):
+            raise ScaleError(first_column + j, "its values differ by more than float64 can hold (about 1.8e308)")
+        if not np.all(np.isfinite(standardized[:, j])) or scale[j] == 0 or scale[j] < np.finfo(np.float64).tiny:
+            raise ScaleError(first_column + j, "its spread is too small for float64 arithmetic")
+    return mean, scale, standardized
 
 
 @dataclass

@@ -28,16 +28,24 @@ class Table:
 
 
 def read_text(path):
-    """The file's text, or an error that says why it cannot be had."""
+    """The file's text, or an error that says why it cannot be had. "-" is stdin."""
     path = Path(path)
-    if not path.exists():
-        raise LinregError(f"{path}: no such file")
-    if path.is_dir():
-        raise LinregError(f"{path} is a folder, expected a CSV file")
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise LinregError(f"cannot read {path}: {error.strerror}") from None
+    if str(path) == "-":
+        import sys
+
+        raw = sys.stdin.buffer.read()
+    else:
+        if not path.exists():
+            raise LinregError(f"{path}: no such file")
+        if path.is_dir():
+            raise LinregError(f"{path} is a folder, expected a CSV file")
+        if not path.is_file():
+            # A FIFO with no writer would block forever; a device could be endless.
+            raise LinregError(f"{path} is not a regular file; give a CSV file, or - to read standard input")
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise LinregError(f"cannot read {path}: {error.strerror}") from None
     try:
         # utf-8-sig also accepts (and drops) the byte-order mark some
         # spreadsheet programs put at the start of a UTF-8 file.
@@ -69,9 +77,20 @@ def read_rows(path):
         raise LinregError(f"{path}: line {reader.line_num}: not valid CSV ({error})") from None
     line, header = rows[0]
     header = [name.strip() for name in header]
+    for separator, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if len(header) == 1 and separator in header[0]:
+            raise LinregError(
+                f"{path}: line {line}: the header is one column, {header[0][:60]!r}, separated by {called}; "
+                "linreg reads comma-separated files: save the file with commas between the values"
+            )
     for column, name in enumerate(header, start=1):
         if not name:
-            raise LinregError(f"{path}: line {line}: column {column} of the header has no name; name every column")
+            hint = ""
+            if column == 1 and [cells[0].strip() for _, cells in rows[1:4]] == [str(k) for k in range(len(rows[1:4]))]:
+                hint = " (it looks like a pandas index: write the file with to_csv(..., index=False))"
+            raise LinregError(
+                f"{path}: line {line}: column {column} of the header has no name{hint}; name every column"
+            )
         if header.index(name) != column - 1:
             raise LinregError(
                 f"{path}: line {line}: the column name {name!r} appears twice in the header; "
@@ -103,6 +122,12 @@ def _number(path, line, column, text):
         raise LinregError(
             f"{path}: line {line}, column {column!r} is {text!r}; only finite numbers can be fitted, "
             "fill it in or remove the row"
+        )
+    if abs(value) >= 2.0**53 and text.lstrip("+-").isdigit() and int(text) != int(value):
+        raise LinregError(
+            f"{path}: line {line}, column {column!r}: {text} has more digits than a float64 keeps (whole "
+            "numbers above 2**53 = 9007199254740992 are rounded, so different values could look equal); "
+            "subtract a common offset or rescale the column"
         )
     return value
 
@@ -156,7 +181,16 @@ def load(data, target=None, features=None):
     )
 
 
+# The name the intercept goes by in every mapping of coefficients.
+INTERCEPT = "intercept"
+
+
 def _check_feature_names(features, header, target, source):
+    if INTERCEPT in features:
+        raise LinregError(
+            f"{source}: a feature column is named {INTERCEPT!r}, the name every report gives the model's "
+            "intercept; rename the column"
+        )
     if not features:
         raise LinregError(f"{source} has only the target column {target!r}; a fit needs at least one feature")
     for name in features:
@@ -225,9 +259,10 @@ def _checked(table, unit):
 
 # How far (relative to its own size) a standardized column may lie from the
 # span of the columns before it and still count as "an exact combination of
-# them". Rounding in a CSV of ordinary floats leaves about 1e-15; genuinely
-# new information is far above 1e-9.
-COMBINATION_TOLERANCE = 1e-9
+# them". Rounding in a CSV of ordinary floats leaves about 1e-15; a column
+# 1e-12 away from the others still carries information that float64 resolves
+# to a few digits, and the report's estimated digits say how many.
+COMBINATION_TOLERANCE = 1e-12
 
 
 def check_fittable(table):
@@ -246,9 +281,18 @@ def check_fittable(table):
             )
     if np.all(table.y == table.y[0]):
         raise LinregError(f"{path}: target column {table.target!r} is constant; there is nothing to fit")
-    from linreg.data.scaling import standardize
+    from linreg.data.scaling import ScaleError, standardize
 
-    combination = linear_combination(standardize(table.x, table.y).x)
+    try:
+        scaled = standardize(table.x, table.y)
+    except ScaleError as error:
+        name = ([table.target, *table.features])[error.column]
+        values = table.y if error.column == 0 else table.x[:, error.column - 1]
+        raise LinregError(
+            f"{path}: column {name!r}: {error.problem} (values from {values.min():.3g} to {values.max():.3g}); "
+            "multiply or divide the column by a power of ten"
+        ) from None
+    combination = linear_combination(scaled.x)
     if combination is not None:
         j, others = combination
         names = ", ".join(repr(table.features[k]) for k in others) or "the intercept"
