@@ -2,7 +2,9 @@
 
 The export folder holds a SavedModel whose `serving_default` signature takes
 one float64 vector per feature (named after the feature) and returns
-{"prediction": ...} in the target's original units; the standardization is
+{"prediction": ...} in the target's original units; `serving_float32` is the
+same for float32 vectors (what `tf.constant([1.0])` makes), and the loaded
+object's `predict(x)` takes rows [N, d] of either. The standardization is
 inside the graph, so a server needs nothing else. `linreg.json` beside it
 repeats the feature names, the signature's input names and the scaling for
 people and for `linreg predict`.
@@ -50,20 +52,25 @@ class Predictor(tf.Module):
         self.feature_names = tf.Variable(list(features), trainable=False, dtype=tf.string, name="feature_names")
         dtype = model.W.dtype
 
-        @tf.function(input_signature=[tf.TensorSpec([None, len(features)], tf.float64, name="x")])
+        @tf.function
         def predict(x):
-            """Predictions for rows x [N, d] in the original units."""
-            standardized = tf.cast((x - self.x_mean) / self.x_scale, dtype)
+            """Predictions (float64) for rows x [N, d] in the original units, float32 or float64."""
+            standardized = tf.cast((tf.cast(x, tf.float64) - self.x_mean) / self.x_scale, dtype)
             return tf.cast(self.model(standardized), tf.float64) * self.y_scale + self.y_mean
 
-        specs = [tf.TensorSpec([None], tf.float64, name=key) for key in input_names(features)]
+        def serving(input_dtype):
+            specs = [tf.TensorSpec([None], input_dtype, name=key) for key in input_names(features)]
 
-        @tf.function(input_signature=specs)
-        def serve(*columns):
-            return {"prediction": predict(tf.stack(columns, axis=1))}
+            @tf.function(input_signature=specs)
+            def serve(*columns):
+                return {"prediction": predict(tf.stack(columns, axis=1))}
 
+            return serve
+
+        for input_dtype in (tf.float64, tf.float32):
+            predict.get_concrete_function(tf.TensorSpec([None, len(features)], input_dtype, name="x"))
         self.predict = predict
-        self.serve = serve
+        self.serve, self.serve_float32 = serving(tf.float64), serving(tf.float32)
 
 
 def is_export(directory):
@@ -111,7 +118,8 @@ def save(directory, model, scaled, features, target, force=False):
     old = None
     try:
         predictor = Predictor(model, scaled, features)
-        tf.saved_model.save(predictor, str(building), signatures={"serving_default": predictor.serve})
+        signatures = {"serving_default": predictor.serve, "serving_float32": predictor.serve_float32}
+        tf.saved_model.save(predictor, str(building), signatures=signatures)
         metadata = {
             "target": target,
             "features": list(features),
