@@ -1,0 +1,85 @@
+"""The atomic writer and the drivers, tested by what they do, not by their labels."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from linreg.core import training
+from linreg.core.model import LinearModel
+from linreg.core.optimizers import GradientDescent
+from linreg.engine import driver
+from linreg.errors import LinregError
+from linreg.io import files
+
+
+def test_a_failed_write_leaves_the_old_file_whole_and_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "fit.json"
+    target.write_text("old\n", encoding="utf-8")
+    seen = {}
+
+    def failing_replace(source, destination):
+        # At the moment of the swap the new text is complete, beside the target, and the target untouched.
+        seen["source"] = open(source, encoding="utf-8").read()
+        seen["target"] = open(destination, encoding="utf-8").read()
+        seen["same folder"] = os.path.dirname(os.path.abspath(source)) == str(tmp_path)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", failing_replace)
+    with pytest.raises(LinregError, match="cannot write .*fit.json: No space left on device"):
+        files.write_json(target, {"new": 1})
+    assert seen == {"source": '{\n  "new": 1\n}\n', "target": "old\n", "same folder": True}
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert sorted(os.listdir(tmp_path)) == ["fit.json"]
+
+
+def test_a_write_interrupted_midway_leaves_nothing(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_path(target) as tmp:
+            tmp.write_text("half", encoding="utf-8")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode, calls", [("none", 12), ("function", 1), ("xla", 1)])
+def test_compiled_modes_run_the_loop_as_a_graph(monkeypatch, mode, calls):
+    """Eager mode runs the Python step once per epoch; a compiled mode runs
+    it once, while tracing, and then only the graph. A driver that silently
+    ran eagerly would call it every epoch."""
+    counted = []
+    step = training.train_step
+
+    def counting_step(*args):
+        counted.append(1)
+        return step(*args)
+
+    monkeypatch.setattr(training, "train_step", counting_step)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((64, 2)), tf.float32)
+    y = tf.constant(rng.standard_normal(64), tf.float32)
+    model = LinearModel(2)  # a new model object: the compiled chunk is traced afresh
+    result = driver.train(model, GradientDescent(model, 0.1), x, y, 12, compile=mode)
+    assert result.epochs == 12 and result.compile == mode
+    assert len(counted) == calls
+
+
+def test_xla_compiles_the_chunk():
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.standard_normal((16, 2)), tf.float32)
+    y = tf.constant(rng.standard_normal(16), tf.float32)
+    model = LinearModel(2)
+    optimizer, state = GradientDescent(model, 0.1), training.LoopState(tf.float32)
+    args = (model, optimizer, state, x, y, tf.constant(0.0), tf.constant(10), tf.constant(5, tf.int64), 4)
+    hlo = driver._DRIVERS["xla"].experimental_get_compiler_ir(*args)(stage="hlo")
+    assert "while" in hlo  # one XLA program holding the epoch loop
+
+
+def test_float32_default_tolerance_follows_the_condition_number():
+    from linreg.api import default_tol
+
+    assert default_tol("float32", 100.0) == pytest.approx(1e-6)
+    assert default_tol("float32", 1e3) == pytest.approx(1e-7)
+    assert default_tol("float32", 1e4) == pytest.approx(1e-8)
+    assert default_tol("float32", 1e8) == pytest.approx(1e-9)
+    assert default_tol("float64", 1e8) == 1e-15
