@@ -86,3 +86,26 @@ def test_fit_choices_are_the_engines_and_the_registrys():
     from linreg.api import DTYPES
 
     assert set(fit.DTYPES) == set(DTYPES)
+
+
+def test_every_flag_is_in_the_readme():
+    from pathlib import Path
+
+    from linreg.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `--")]
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert any(row.startswith(f"| `{flag}") or f", `{flag}" in row for row in rows), (name, flag)
+
+
+def test_help_keeps_the_line_breaks_of_the_description(capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    out = capsys.readouterr().out
+    assert "\n    linreg fit DATA.csv --target COL [--features A,B,...]\n" in out

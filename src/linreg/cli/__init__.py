@@ -7,6 +7,7 @@ Each command lives in its own module with `add_arguments(parser)` and
 answers at once. This file wires them up and turns LinregError into
 `error: …` on stderr.
 """
+import argparse
 import importlib
 import os
 import signal
@@ -34,7 +35,11 @@ def build_parser():
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         doc = (module.__doc__ or name).strip()
-        module.add_arguments(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
+        # The description is the module's docstring, laid out by hand: keep its line breaks.
+        command = sub.add_parser(
+            name, help=doc.splitlines()[0], description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        module.add_arguments(command)
     return parser
 
 
