@@ -225,3 +225,24 @@ def test_float32_warning_never_crashes_on_a_huge_or_infinite_condition_number(tm
         captured = capsys.readouterr()
         assert code in (0, 4), captured.err
         assert all(line.startswith(("warning: ", "error: ")) for line in captured.err.splitlines())
+
+
+def test_missing_values_stop_the_fit_or_their_rows_are_dropped(tmp_path, capsys):
+    import statsmodels.api as sm
+
+    x, y, _, _ = correlated(60, 2, correlation=0.5, seed=9)
+    path = tmp_path / "holes.csv"
+    write_csv(path, x, y)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace(lines[3].split(",")[0], "", 1)  # an empty cell in row 3
+    lines[7] = ",".join(lines[7].split(",")[:-1] + ["NA"])  # NA as the target of row 7
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code = main(["fit", str(path), "--target", "y"])
+    err = capsys.readouterr().err
+    assert code == 2 and "line 4, column 'x1' is empty" in err and "--missing drop" in err
+    result, captured = fit_json(tmp_path, capsys, path, "--missing", "drop")
+    assert result["rows_dropped"] == 2 and result["n"] == 58 and "(2 with missing values left out)" in captured.out
+    keep = np.ones(60, bool)
+    keep[[2, 6]] = False
+    ols = sm.OLS(y[keep], sm.add_constant(x[keep])).fit()
+    np.testing.assert_allclose(list(result["coefficients"].values()), ols.params, rtol=1e-9)

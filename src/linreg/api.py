@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from linreg.analysis import ols
+from linreg.analysis.diagnostics import diagnostics
 from linreg.analysis.curvature import Curvature
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
@@ -140,6 +141,7 @@ def fit(
     checkpoint=None,
     logdir=None,
     progress="auto",
+    missing="error",
     warn=None,
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
@@ -159,13 +161,15 @@ def fit(
     checkpoint:    a folder: resume from it if it holds this run, save to it
     logdir:        a folder for TensorBoard scalars, written as training goes
     progress:      a refreshing line on stderr: True, False or "auto" (on a terminal)
+    missing:       "error" (default: a missing value -- an empty cell, NA, NaN,
+                   null -- stops the fit) or "drop" (its row is left out)
     warn:          called with a warning's text (default: printed to stderr)
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
     _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress)
-    table = load_table(data, target, features)
+    table = load_table(data, target, features, missing)
     scaled = standardize(table.x, table.y)
     ortho = orthogonalize(scaled.x)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
@@ -253,6 +257,7 @@ class Fit:
         self.training_seconds, self.resumed_at = seconds, resumed_at
         self.features, self.target = list(table.features), table.target
         self.stats = ols.standardized_statistics(scaled, solution.W, solution.b)
+        self.diagnostics = diagnostics(scaled, solution.W, solution.b)
         ls_W, ls_b = ols.least_squares(table.x, table.y)
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)

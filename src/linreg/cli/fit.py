@@ -66,6 +66,12 @@ def add_arguments(parser):
     parser.add_argument(
         "--checkpoint", type=output_dir, metavar="DIR", help="save training here every few seconds; rerun to resume"
     )
+    parser.add_argument(
+        "--missing",
+        choices=("error", "drop"),
+        default="error",
+        help="a missing value (empty, NA, NaN, null) stops the fit (error, the default) or its row is left out (drop)",
+    )
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the fit's results as JSON")
     parser.add_argument("--logdir", type=output_dir, metavar="DIR", help="write TensorBoard scalars as training goes")
     parser.add_argument("--export", type=output_dir, metavar="DIR", help="save the model as a TensorFlow SavedModel")
@@ -113,6 +119,7 @@ def run(args):
         checkpoint=args.checkpoint,
         logdir=args.logdir,
         progress=False if args.quiet else "auto",
+        missing=args.missing,
     )
     print(fit.summary())
     # Outputs, each written whole or not at all. A fit that has not converged

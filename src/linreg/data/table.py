@@ -25,7 +25,12 @@ class Table:
     x: np.ndarray
     y: np.ndarray
     lines: np.ndarray  # the file's line number of each row, for messages
+    dropped: int = 0  # rows left out for missing values (missing="drop")
 
+
+# What counts as a missing value in a CSV cell (and NaN in a frame or array).
+MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
+MISSING_CHOICES = ("error", "drop")
 
 def read_text(path):
     """The file's text, or an error that says why it cannot be had. "-" is stdin."""
@@ -110,8 +115,12 @@ def read_rows(path):
 
 def _number(path, line, column, text):
     text = text.strip()
-    if not text:
-        raise LinregError(f"{path}: line {line}, column {column!r} is empty; fill it in or remove the row")
+    if text.lower() in MISSING:
+        what = "empty" if not text else f"missing ({text!r})"
+        raise LinregError(
+            f"{path}: line {line}, column {column!r} is {what}; fill it in, remove the row, "
+            "or leave such rows out with --missing drop"
+        )
     try:
         value = float(text)
     except ValueError:
@@ -132,15 +141,21 @@ def _number(path, line, column, text):
     return value
 
 
-def read_columns(path, columns, rows=None):
+def read_columns(path, columns, rows=None, missing="error"):
     """The named columns of a CSV as a float64 array [N, len(columns)], and
     the file line of each row. Only these columns have to be numeric.
-    `rows` is what read_rows returned, when the file has been read already."""
+    `rows` is what read_rows returned, when the file has been read already.
+    With missing="drop", rows with a missing value (MISSING) in one of these
+    columns are left out; with "error" they stop the read."""
     header, body = read_rows(path) if rows is None else rows
-    missing = [name for name in columns if name not in header]
-    if missing:
-        raise LinregError(f"{path} has no column {missing[0]!r}; its columns are {', '.join(header)}")
+    absent = [name for name in columns if name not in header]
+    if absent:
+        raise LinregError(f"{path} has no column {absent[0]!r}; its columns are {', '.join(header)}")
     index = [header.index(name) for name in columns]
+    if missing == "drop":
+        body = [(line, cells) for line, cells in body if all(cells[i].strip().lower() not in MISSING for i in index)]
+        if not body:
+            raise LinregError(f"{path}: every row has a missing value in the columns used; nothing is left to fit")
     values = np.array(
         [[_number(path, line, name, cells[i]) for name, i in zip(columns, index)] for line, cells in body],
         dtype=np.float64,
@@ -148,7 +163,7 @@ def read_columns(path, columns, rows=None):
     return values, np.array([line for line, _ in body])
 
 
-def read_table(path, target, features=None):
+def read_table(path, target, features=None, missing="error"):
     """Read `target` and `features` (default: every other column) from a CSV
     and check they can be fitted: numbers only, no constant feature, more
     rows than coefficients, no feature that is a combination of others."""
@@ -159,23 +174,26 @@ def read_table(path, target, features=None):
         raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
     features = [name for name in header if name != target] if features is None else list(features)
     _check_feature_names(features, header, target, str(path))
-    values, lines = read_columns(path, [target, *features], rows)
-    table = Table(path, list(features), target, values[:, 1:], values[:, 0], lines)
+    values, lines = read_columns(path, [target, *features], rows, missing)
+    table = Table(path, list(features), target, values[:, 1:], values[:, 0], lines, len(rows[1]) - len(lines))
     check_fittable(table)
     return table
 
 
-def load(data, target=None, features=None):
+def load(data, target=None, features=None, missing="error"):
     """A checked Table from what `linreg.fit` accepts: a CSV path, a data frame
-    (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays."""
+    (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays.
+    missing: "error" (a missing value stops the fit) or "drop" (its row is left out)."""
+    if missing not in MISSING_CHOICES:
+        raise LinregError(f"missing must be one of {', '.join(MISSING_CHOICES)}, not {missing!r}")
     if isinstance(data, (str, Path)):
         if target is None:
             raise LinregError("target is required with a CSV file: name the column to predict")
-        return read_table(data, target, features)
+        return read_table(data, target, features, missing)
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        return from_frame(data, target, features)
+        return from_frame(data, target, features, missing)
     if isinstance(data, tuple) and len(data) == 2:
-        return from_arrays(*data, target=target, features=features)
+        return from_arrays(*data, target=target, features=features, missing=missing)
     raise LinregError(
         f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
     )
@@ -202,7 +220,7 @@ def _check_feature_names(features, header, target, source):
             raise LinregError(f"features name {name!r} twice; name each feature once")
 
 
-def from_frame(frame, target, features=None):
+def from_frame(frame, target, features=None, missing="error"):
     labels = {str(label): label for label in frame.columns}  # names as text, to the frame's own labels
     header = list(labels)
     if target is None or str(target) not in header:
@@ -215,10 +233,10 @@ def from_frame(frame, target, features=None):
     except (TypeError, ValueError):
         bad = next(name for name in columns if not _numeric(frame[labels[name]]))
         raise LinregError(f"column {bad!r} of the data frame is not numeric; convert it or leave it out") from None
-    return _checked(Table("data frame", features, str(target), values[:, 1:], values[:, 0], None), "row")
+    return _checked(Table("data frame", features, str(target), values[:, 1:], values[:, 0], None), "row", missing)
 
 
-def from_arrays(x, y, target=None, features=None):
+def from_arrays(x, y, target=None, features=None, missing="error"):
     try:
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -231,7 +249,7 @@ def from_arrays(x, y, target=None, features=None):
     features = [f"x{j + 1}" for j in range(x.shape[1])] if features is None else [str(name) for name in features]
     if len(features) != x.shape[1]:
         raise LinregError(f"features names {len(features)} columns but x has {x.shape[1]}")
-    return _checked(Table("arrays", features, target or "y", x, y, None), "row")
+    return _checked(Table("arrays", features, target or "y", x, y, None), "row", missing)
 
 
 def _numeric(values):
@@ -242,9 +260,13 @@ def _numeric(values):
         return False
 
 
-def _checked(table, unit):
-    """Finite numbers only, then the checks every source shares."""
+def _checked(table, unit, missing="error"):
+    """Finite numbers only (rows with NaN left out if missing="drop"), then the checks every source shares."""
     values = np.column_stack([table.y, table.x])
+    if missing == "drop":
+        keep = ~np.isnan(values).any(axis=1)
+        table.x, table.y, table.dropped = table.x[keep], table.y[keep], int(np.sum(~keep))
+        values = values[keep]
     bad = np.argwhere(~np.isfinite(values))
     if len(bad):
         row, column = bad[0]

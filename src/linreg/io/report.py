@@ -52,7 +52,8 @@ def summary(fit):
     width = max(12, *(len(label) for label in labels))
     resumed = "" if fit.resumed_at is None else f" (resumed from a checkpoint at epoch {fit.resumed_at})"
     lines = [
-        f"linreg fit: {table.path}, target {table.target!r}, {d} feature{'s' if d > 1 else ''}, {n} rows",
+        f"linreg fit: {table.path}, target {table.target!r}, {d} feature{'s' if d > 1 else ''}, {n} rows"
+        + (f" ({table.dropped} with missing values left out)" if table.dropped else ""),
         f"  features and target standardized; {fit.dtype}; compile {result.compile}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
         f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits",
@@ -85,6 +86,10 @@ def summary(fit):
         "",
         f"R²  {stats.r_squared:.6f}   adjusted R²  {stats.adj_r_squared:.6f}   residual SD  {stats.residual_sd:.6g}"
         f"   n  {stats.n}   df  {stats.df_residual}",
+    ]
+    if result.converged:
+        lines += _diagnostic_lines(fit.diagnostics)
+    lines += [
         "",
         "gradient descent beside the closed-form least-squares solution (float64):",
         f"{'':<{width}} {'gradient descent':>22} {'least squares':>22} {'rel. difference':>16}",
@@ -99,6 +104,25 @@ def summary(fit):
     digits = -math.log10(worst) if worst > 0 else math.inf
     lines.append(f"largest relative difference {worst:.3g} (about {digits:.1f} matching digits)")
     return "\n".join(lines)
+
+
+def _diagnostic_lines(found):
+    lines = [
+        f"F-statistic  {found.f_statistic:.6g} (p = {found.f_p_value:.3g})   log-likelihood  "
+        f"{found.log_likelihood:.6g}   AIC  {found.aic:.6g}   BIC  {found.bic:.6g}",
+        f"Durbin-Watson  {found.durbin_watson:.4f}   Omnibus  {found.omnibus:.4g} (p = {found.omnibus_p_value:.3g})"
+        f"   Jarque-Bera  {found.jarque_bera:.4g} (p = {found.jarque_bera_p_value:.3g})   skew  {found.skew:.4g}"
+        f"   kurtosis  {found.kurtosis:.4g}",
+        f"condition number  {found.condition_number_raw:.4g} (statsmodels' Cond. No., raw columns); "
+        f"{found.condition_number_standardized:.4g} (standardized columns)",
+    ]
+    note = found.condition_note()
+    return lines + ([f"note: {note}"] if note else [])
+
+
+DIAGNOSTICS = ("f_statistic", "f_p_value", "log_likelihood", "aic", "bic", "durbin_watson", "omnibus",
+               "omnibus_p_value", "jarque_bera", "jarque_bera_p_value", "skew", "kurtosis",
+               "condition_number_raw", "condition_number_standardized")  # fmt: skip
 
 
 def _finite_or_none(value):
@@ -130,6 +154,10 @@ def document(fit):
         "adj_r_squared": stats.adj_r_squared,
         "residual_sd": stats.residual_sd,
         "n": stats.n,
+        "rows_dropped": fit.table.dropped,
+        "diagnostics": {name: _finite_or_none(getattr(fit.diagnostics, name)) for name in DIAGNOSTICS}
+        if valid
+        else None,
         "epochs": fit.epochs,
         "stalled_at_rounding_floor": fit.result.stalled,
         "least_squares": fit.least_squares,

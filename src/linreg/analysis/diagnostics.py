@@ -1,0 +1,245 @@
+"""The rest of statsmodels' OLS summary: the F test, the likelihood and the
+information criteria, the residual tests, and the condition numbers.
+
+Everything is computed from the standardized data (data/scaling.py) and the
+fit on it, then put in the original units through σ_y alone: the residuals in
+original units are σ_y times the standardized ones, so unit-free numbers
+(F, p-values, Durbin-Watson, skew, kurtosis, the normality tests) are the same
+on both, and the log-likelihood only needs log(σ_y). That keeps data near
+1e-300 or 1e300 from underflowing or overflowing.
+"""
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from linreg.analysis.ols import EXACT_RTOL
+
+# statsmodels adds its "condition number is large" note above this.
+RAW_CONDITION_LARGE = 1e3
+# The usual rule of thumb (Belsley, Kuh and Welsch): condition numbers of
+# scaled data above about 30 mean strong collinearity.
+STANDARDIZED_CONDITION_LARGE = 30.0
+
+
+@dataclass
+class Diagnostics:
+    """What statsmodels' OLS summary shows besides the coefficient table.
+
+    f_statistic, f_p_value
+        The F test of "all weights are zero" (the model against a flat line
+        at the mean of y), with df_model = d and df_resid = n - d - 1 degrees
+        of freedom. A small p-value: the features explain more of y than
+        chance would.
+    log_likelihood, aic, bic
+        How probable the data are under the fit with Gaussian noise, and the
+        Akaike and Bayesian information criteria, -2·log_likelihood plus a
+        penalty of 2 or log(n) per coefficient (d + 1, intercept included).
+        Only differences between models fitted to the same y mean anything;
+        lower AIC/BIC is better. They depend on the units of y.
+    durbin_watson
+        Whether neighbouring residuals (in row order) move together: about 2
+        when they do not, towards 0 when they do (positive autocorrelation,
+        e.g. a trend the model misses in time-ordered data), towards 4 when
+        they alternate. Meaningless if the row order means nothing.
+    omnibus, omnibus_p_value
+        D'Agostino and Pearson's test that the residuals are normal, from
+        their skew and kurtosis together. A small p-value: they are not, and
+        the p-values and intervals of the coefficients are less trustworthy
+        in small samples. Not computed (nan) below 8 rows; approximate below 20.
+    jarque_bera, jarque_bera_p_value
+        Another test of normal residuals, n/6·(skew² + (kurtosis - 3)²/4),
+        chi-squared with 2 degrees of freedom for large n.
+    skew, kurtosis
+        The residuals' asymmetry (0 for a normal distribution) and
+        tail-heaviness (3 for a normal distribution; not the excess).
+    condition_number_raw
+        statsmodels' "Cond. No.": the ratio of the largest to the smallest
+        singular value of the raw design [1, x]. It changes with the units
+        and offsets of the columns (measuring a column in millimetres instead
+        of metres changes it), so a large value often means only that.
+    condition_number_standardized
+        The same ratio for the standardized columns (mean 0, SD 1): what is
+        left is collinearity alone. 1 for uncorrelated features; large values
+        mean some combination of features is nearly constant, so their
+        weights are poorly determined (large standard errors) and sensitive
+        to small changes in the data. linreg fits on standardized data, so
+        this is also the one that limits the fit's accuracy.
+    n, df_model, df_resid
+        Rows, weights (d), and n - d - 1.
+    exact
+        The residuals are zero to rounding (as in ols.OLSStatistics.exact).
+        Then f_statistic is inf and f_p_value 0 (nan if df_resid ≤ 0);
+        log_likelihood is inf and aic, bic are -inf (the limit as the
+        residuals go to zero, and what statsmodels gives for zero residuals);
+        durbin_watson, the normality tests, skew and kurtosis are nan
+        (residuals that are only rounding have no shape to test).
+
+    Values that cannot be computed are nan (e.g. the F test when
+    df_resid ≤ 0); none of the numbers is JSON-safe when inf or nan.
+    """
+
+    f_statistic: float
+    f_p_value: float
+    log_likelihood: float
+    aic: float
+    bic: float
+    durbin_watson: float
+    omnibus: float
+    omnibus_p_value: float
+    jarque_bera: float
+    jarque_bera_p_value: float
+    skew: float
+    kurtosis: float
+    condition_number_raw: float
+    condition_number_standardized: float
+    n: int
+    df_model: int
+    df_resid: int
+    exact: bool = False
+
+    def condition_note(self):
+        """Advice about the condition numbers, like statsmodels' notes; '' if none."""
+        raw, standardized = self.condition_number_raw, self.condition_number_standardized
+        notes = []
+        if standardized > STANDARDIZED_CONDITION_LARGE:
+            notes.append(
+                f"The condition number of the standardized data is large ({standardized:.2g}): "
+                "strong multicollinearity; the weights of the correlated features are poorly "
+                "determined and sensitive to small changes in the data."
+            )
+        elif raw > RAW_CONDITION_LARGE:
+            notes.append(
+                f"The condition number of the raw design is large ({raw:.2g}), but that of "
+                f"the standardized data is only {standardized:.2g}: the large number comes "
+                "from the units and offsets of the columns, not from multicollinearity."
+            )
+        return " ".join(notes)
+
+
+def diagnostics(scaled, W_s, b_s):
+    """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
+    (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
+
+    Never raises or warns on account of the numbers (an exact fit, few rows):
+    what cannot be computed is inf or nan, as described in Diagnostics.
+    """
+    from scipy import stats  # imported here, as in ols.py: it takes 0.4 s
+
+    x, y = scaled.x, scaled.y
+    W_s = np.asarray(W_s, np.float64).reshape(-1)
+    n, d = x.shape
+    df_model, df_resid = d, n - d - 1
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        residuals = y - (x @ W_s + float(b_s))  # standardized: σ_y times smaller
+        ssr = float(residuals @ residuals)
+        centred = y - y.mean()
+        tss = float(centred @ centred)
+        exact = ssr <= EXACT_RTOL**2 * tss
+
+        # F test against the intercept-only model.
+        if df_resid <= 0 or df_model <= 0:
+            f_statistic = f_p_value = math.nan
+        elif exact:
+            f_statistic, f_p_value = math.inf, 0.0
+        else:
+            f_statistic = ((tss - ssr) / df_model) / (ssr / df_resid)
+            f_p_value = float(stats.f.sf(f_statistic, df_model, df_resid))
+
+        # Gaussian log-likelihood at the fit, in original units:
+        # log(ssr_original) = 2·log(σ_y) + log(ssr_standardized).
+        if exact:
+            log_likelihood = math.inf
+        else:
+            log_ssr = 2.0 * math.log(scaled.y_scale) + math.log(ssr)
+            log_likelihood = -n / 2.0 * (math.log(2.0 * math.pi) + log_ssr - math.log(n) + 1.0)
+        k = df_model + 1
+        aic = -2.0 * log_likelihood + 2.0 * k
+        bic = -2.0 * log_likelihood + math.log(n) * k
+
+        # The shape of the residuals: unit-free, so the standardized ones do.
+        if exact:
+            dw = omnibus = omnibus_p = jb = jb_p = skew = kurtosis = math.nan
+        else:
+            dw = float(np.sum(np.diff(residuals) ** 2) / ssr)
+            skew = float(stats.skew(residuals))
+            kurtosis = float(3.0 + stats.kurtosis(residuals))
+            jb = n / 6.0 * (skew**2 + (kurtosis - 3.0) ** 2 / 4.0)
+            jb_p = float(stats.chi2.sf(jb, 2))
+            if n < 8:  # as statsmodels' omni_normtest (scipy needs 8 rows)
+                omnibus = omnibus_p = math.nan
+            else:
+                omnibus, omnibus_p = (float(v) for v in stats.normaltest(residuals))
+
+        standardized = _ratio(np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False))
+        raw = _raw_condition_number(scaled)
+
+    return Diagnostics(
+        f_statistic=float(f_statistic),
+        f_p_value=float(f_p_value),
+        log_likelihood=float(log_likelihood),
+        aic=float(aic),
+        bic=float(bic),
+        durbin_watson=dw,
+        omnibus=omnibus,
+        omnibus_p_value=omnibus_p,
+        jarque_bera=float(jb),
+        jarque_bera_p_value=jb_p,
+        skew=skew,
+        kurtosis=kurtosis,
+        condition_number_raw=raw,
+        condition_number_standardized=standardized,
+        n=n,
+        df_model=df_model,
+        df_resid=df_resid,
+        exact=bool(exact),
+    )
+
+
+def _ratio(singular_values):
+    s = singular_values
+    return float(s[0] / s[-1]) if s[-1] > 0 and np.isfinite(s[0] / s[-1]) else math.inf
+
+
+def _raw_condition_number(scaled):
+    """σ_max/σ_min of the raw design X = [1, x], without forming X.
+
+    X = [1, x_s]·M with M = [[1, x̄ᵀ], [0, diag(σ_x)]]. With [1, x_s] = Q·R,
+    X has the singular values of B = R·M, and
+        κ(X) = σ_max(B) · σ_max(B⁻¹),   B⁻¹ = M⁻¹·R⁻¹,
+        M⁻¹ = [[1, -(x̄/σ_x)ᵀ], [0, diag(1/σ_x)]].
+    Largest singular values are accurate to rounding relative to themselves,
+    whereas the smallest one of X, computed directly, is only accurate to
+    rounding relative to the largest: statsmodels' own number loses about
+    log10 κ(X) digits that way, and is inf or rounding noise once σ_min² of
+    a column near 1e-300 underflows. Both matrices are scaled by their
+    largest entry and the scales added back in logarithms, so nothing
+    overflows unless κ itself does (then inf).
+    """
+    n, d = scaled.x.shape
+    R = np.linalg.qr(np.column_stack([np.ones(n), scaled.x]), mode="r")
+    M = np.zeros((d + 1, d + 1))
+    M[0, 0] = 1.0
+    M[0, 1:] = scaled.x_mean
+    M[1:, 1:] = np.diag(scaled.x_scale)
+    M_inv = np.zeros_like(M)
+    M_inv[0, 0] = 1.0
+    M_inv[0, 1:] = -scaled.x_mean / scaled.x_scale
+    M_inv[1:, 1:] = np.diag(1.0 / scaled.x_scale)
+    U, s, Vt = np.linalg.svd(R)
+    if not (s[-1] > 0 and np.all(np.isfinite(M_inv))):
+        return math.inf
+    R_inv_scaled = Vt.T / s  # R⁻¹ = V·S⁻¹·Uᵀ; Uᵀ does not change singular values
+    log_kappa = _log_norm(R, M, right=True) + _log_norm(R_inv_scaled, M_inv, right=False)
+    return math.exp(log_kappa) if log_kappa < math.log(np.finfo(np.float64).max) else math.inf
+
+
+def _log_norm(A, M, right):
+    """log σ_max(A·M) if right else log σ_max(M·A), with M scaled to max |entry| 1."""
+    c = float(np.max(np.abs(M)))
+    product = A @ (M / c) if right else (M / c) @ A
+    if not np.all(np.isfinite(product)):
+        return math.inf
+    return math.log(c) + math.log(float(np.linalg.svd(product, compute_uv=False)[0]))
