@@ -151,3 +151,29 @@ def test_float32_inputs_are_served_too(exported):
     np.testing.assert_allclose(served, reference, rtol=1e-12)
     np.testing.assert_allclose(loaded.predict(tf.constant(x32)).numpy(), reference, rtol=1e-12)
     np.testing.assert_allclose(loaded.predict(tf.constant(x)).numpy(), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("interval, prefix", [("confidence", "mean_ci"), ("prediction", "obs_ci")])
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_intervals_match_statsmodels_get_prediction(exported, tmp_path, capsys, interval, prefix, alpha):
+    import statsmodels.api as sm
+
+    import linreg
+
+    folder, model, data, x, _ = exported
+    rows = np.genfromtxt(data, delimiter=",", skip_header=1)
+    ols = sm.OLS(rows[:, -1], sm.add_constant(rows[:, :-1])).fit()
+    frame = ols.get_prediction(sm.add_constant(x)).summary_frame(alpha=alpha)
+    mean, low, high = linreg.load(model).predict(x, interval=interval, alpha=alpha)
+    # statsmodels solves on the raw columns (scales 0.1 to 5e5): about 8 digits of the target's size.
+    close = dict(rtol=1e-7, atol=1e-8 * np.max(np.abs(rows[:, -1])))
+    np.testing.assert_allclose(mean, frame["mean"], **close)
+    np.testing.assert_allclose(low, frame[f"{prefix}_lower"], **close)
+    np.testing.assert_allclose(high, frame[f"{prefix}_upper"], **close)
+    np.testing.assert_array_less(low, high)
+    out = tmp_path / "pred.csv"
+    code = main(["predict", str(model), str(data), "--interval", interval, "--alpha", str(alpha), "--out", str(out)])
+    assert code == 0
+    written = np.genfromtxt(out, delimiter=",", names=True)
+    assert written.dtype.names == ("prediction", "lower", "upper")
+    np.testing.assert_allclose(written["lower"], frame[f"{prefix}_lower"], **close)

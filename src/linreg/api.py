@@ -351,10 +351,18 @@ class Fit:
             "coefficients": coefficients,
         }
 
-    def predict(self, x):
+    def predict(self, x, interval=None, alpha=0.05):
         """Predictions for x: an array [N, d], a data frame with the feature
-        columns, or a CSV path with them."""
-        return self.coefficients["intercept"] + _features(x, self.features) @ self.stats.coefficients[1:]
+        columns, or a CSV path with them. With interval="confidence" (for the
+        mean at x) or "prediction" (for a new observation at x), also the
+        1 - alpha interval: returns (prediction, low, high)."""
+        x = _features(x, self.features)
+        mean = self.coefficients["intercept"] + x @ self.stats.coefficients[1:]
+        if interval is None:
+            return mean
+        self._valid("intervals")
+        return _interval(mean, x, self.stats.covariance, self.stats.residual_sd, self.stats.df_residual,
+                         interval, alpha)
 
     # --- reports ---------------------------------------------------------------
 
@@ -374,7 +382,7 @@ class Fit:
         """Save as a TensorFlow SavedModel folder (see `linreg.load`)."""
         from linreg.io import export
 
-        export.save(path, self.model, self.scaled, self.features, self.target, force=force)
+        export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=self.stats)
 
     def __repr__(self):
         state = "converged" if self.converged else "NOT converged"
@@ -401,6 +409,27 @@ def _features(x, features):
     return x
 
 
+INTERVALS = ("confidence", "prediction")
+
+
+def _interval(mean, x, covariance, residual_sd, df, interval, alpha):
+    """(mean, low, high): the interval for the mean at each row x (confidence),
+    or for a new observation there (prediction, which adds the residual
+    variance), from the coefficients' covariance and Student's t with df."""
+    if interval not in INTERVALS:
+        raise LinregError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
+    if not (_real(alpha) and 0 < alpha < 1):
+        raise LinregError(f"alpha must be between 0 and 1, not {alpha!r}")
+    from scipy import stats
+
+    design = np.column_stack([np.ones(len(x)), x])
+    variance = np.einsum("ij,jk,ik->i", design, np.asarray(covariance), design)
+    if interval == "prediction":
+        variance = variance + residual_sd**2
+    half = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(np.maximum(variance, 0.0))
+    return mean, mean - half, mean + half
+
+
 class Model:
     """An exported model, loaded: `predict(x)` like Fit's, through the SavedModel."""
 
@@ -411,10 +440,18 @@ class Model:
         self._serve, self.metadata = export.load(path)
         self.features, self.target = list(self.metadata["features"]), self.metadata["target"]
 
-    def predict(self, x):
+    def predict(self, x, interval=None, alpha=0.05):
+        """Predictions through the SavedModel; with interval= as Fit.predict,
+        from the coefficients' covariance stored in the export."""
         x = _features(x, self.features)
         inputs = {key: tf.constant(x[:, j]) for j, key in enumerate(self.metadata["inputs"])}
-        return self._serve(**inputs)["prediction"].numpy()
+        mean = self._serve(**inputs)["prediction"].numpy()
+        if interval is None:
+            return mean
+        if "covariance" not in self.metadata:
+            raise LinregError(f"the export {self.path} holds no covariance; export the fit again for intervals")
+        meta = self.metadata
+        return _interval(mean, x, meta["covariance"], meta["residual_sd"], meta["df_residual"], interval, alpha)
 
     def __repr__(self):
         return f"<linreg.Model {self.target!r} ~ {', '.join(self.features)} from {self.path}>"

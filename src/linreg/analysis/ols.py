@@ -48,6 +48,7 @@ class OLSStatistics:
     n: int
     df_residual: int
     exact: bool = False  # residuals zero to rounding: no error to estimate
+    covariance: np.ndarray = None  # [d+1, d+1] of (intercept, W), original units
 
 
 # An exact fit: the residuals are below this fraction of the target's spread,
@@ -102,6 +103,14 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
     z = scaled.x_mean / scaled.x_scale
     variances_s = np.concatenate([[1.0 / n + z @ inverse @ z], np.diag(inverse)]) * s2
     units = scaled.y_scale / np.concatenate([[1.0], scaled.x_scale])  # per coefficient
+    # The whole covariance of (b, W_s): Cov(W_s) = s²·inverse and, since b = ȳ - x̄ᵀW
+    # with ȳ uncorrelated with W, Cov(b, W_s) = -s²·inverse·z; then to original units.
+    covariance = np.empty((d + 1, d + 1))
+    covariance[1:, 1:] = s2 * inverse
+    covariance[0, 1:] = covariance[1:, 0] = -s2 * (inverse @ z)
+    covariance[0, 0] = variances_s[0]
+    with np.errstate(over="ignore"):
+        covariance *= np.outer(units, units)
     W, b = scaled.coefficients(W_s, b_s)
     coefficients = np.concatenate([[b], W])
     std_errors = np.sqrt(variances_s) * units
@@ -124,4 +133,5 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
         n=n,
         df_residual=df,
         exact=exact,
+        covariance=covariance,
     )

@@ -2,17 +2,35 @@
 
 Loads the SavedModel that `linreg fit --export DIR` wrote, reads the feature
 columns it was trained on from the CSV (other columns are ignored) and writes
-one prediction per row, under the header `prediction`.
+one prediction per row, under the header `prediction`; with --interval, also
+the interval's `lower` and `upper` ends.
 """
 from pathlib import Path
 
-from linreg.cli.flags import output_file
+import argparse
+
+from linreg.cli.flags import output_file, positive_float
+
+
+def probability(text):
+    value = positive_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def add_arguments(parser):
     parser.add_argument("model", type=Path, metavar="DIR", help="folder written by linreg fit --export")
     parser.add_argument("data", type=Path, metavar="DATA.csv", help="CSV with the model's feature columns")
     parser.add_argument("--out", type=output_file, metavar="PRED.csv", help="write here instead of printing")
+    parser.add_argument(
+        "--interval",
+        choices=("confidence", "prediction"),
+        help="also a 95%% interval: for the mean at each row (confidence) or for a new observation (prediction)",
+    )
+    parser.add_argument(
+        "--alpha", type=probability, default=0.05, help="1 - the interval's coverage (default 0.05: 95%%)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -20,9 +38,13 @@ def run(args):
     import linreg
     from linreg.io.files import write_text
 
-    predictions = linreg.load(args.model).predict(args.data)
+    model = linreg.load(args.model)
+    if args.interval is None:
+        columns, header = [model.predict(args.data)], "prediction"
+    else:
+        columns, header = model.predict(args.data, args.interval, args.alpha), "prediction,lower,upper"
     # repr() of a float64 is the shortest text that reads back as the same number.
-    text = "prediction\n" + "".join(f"{float(value)!r}\n" for value in predictions)
+    text = header + "\n" + "".join(",".join(f"{float(v)!r}" for v in row) + "\n" for row in zip(*columns))
     if args.out is None:
         print(text, end="")
     else:

@@ -104,7 +104,7 @@ def _identity(path):
     return status.st_dev, status.st_ino
 
 
-def save(directory, model, scaled, features, target, force=False):
+def save(directory, model, scaled, features, target, force=False, statistics=None):
     """Write the export folder: built under a temporary name beside it and
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
@@ -130,6 +130,14 @@ def save(directory, model, scaled, features, target, force=False):
             "y_mean": scaled.y_mean,
             "y_scale": scaled.y_scale,
         }
+        if statistics is not None:
+            # For intervals at predict time (linreg predict --interval).
+            metadata.update(
+                coefficients=statistics.coefficients.tolist(),
+                covariance=statistics.covariance.tolist(),
+                residual_sd=statistics.residual_sd,
+                df_residual=statistics.df_residual,
+            )
         (building / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         if _identity(directory) != found:
             raise LinregError(
