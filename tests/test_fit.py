@@ -248,3 +248,43 @@ def test_missing_values_stop_the_fit_or_their_rows_are_dropped(tmp_path, capsys)
     np.testing.assert_allclose(found, reference(x[keep], y[keep]), rtol=1e-9)
     ols = sm.OLS(y[keep], sm.add_constant(x[keep])).fit()  # on raw columns of scales 0.1 and 5e5: 8 digits
     np.testing.assert_allclose(found, ols.params, rtol=1e-7)
+
+
+def test_categorical_columns_are_one_hot_coded_as_statsmodels_does(tmp_path, capsys):
+    import pandas as pd
+    import statsmodels.formula.api as smf
+
+    rng = np.random.default_rng(4)
+    city = rng.choice(["Oslo", "Bergen", "Tromsø"], 90)
+    rooms = rng.integers(1, 4, 90)  # numbers, but named as categorical below
+    area = rng.uniform(30, 150, 90)
+    effect = {"Bergen": 0.0, "Oslo": 40.0, "Tromsø": -15.0}
+    price = 10 + 2.5 * area + np.array([effect[c] for c in city]) + 7 * rooms**2 + rng.normal(0, 5, 90)
+    frame = pd.DataFrame({"city": city, "rooms": rooms, "area": area, "price": price})
+    path = tmp_path / "flats.csv"
+    frame.to_csv(path, index=False)
+    model, out = tmp_path / "model", tmp_path / "fit.json"
+    code = main(["fit", str(path), "--target", "price", "--categorical", "rooms", "--json", str(out),
+                 "--export", str(model), "--quiet"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err.startswith("note: column 'city' is not numeric") and len(captured.err.splitlines()) == 1
+    result = json.loads(out.read_text(encoding="utf-8"))
+    ols = smf.ols("price ~ C(city) + C(rooms) + area", frame).fit()
+    expected = {"intercept": ols.params["Intercept"], "city[Oslo]": ols.params["C(city)[T.Oslo]"],
+                "city[Tromsø]": ols.params["C(city)[T.Tromsø]"], "rooms[2]": ols.params["C(rooms)[T.2]"],
+                "rooms[3]": ols.params["C(rooms)[T.3]"], "area": ols.params["area"]}  # fmt: skip
+    assert list(result["coefficients"]) == ["intercept", "city[Oslo]", "city[Tromsø]", "rooms[2]", "rooms[3]", "area"]
+    for name, value in expected.items():
+        assert result["coefficients"][name] == pytest.approx(value, rel=1e-9), name
+    # predict codes new rows with the fit's levels; an unseen level is one error line
+    new = tmp_path / "new.csv"
+    frame.head(5).drop(columns="price").to_csv(new, index=False)
+    assert main(["predict", str(model), str(new)]) == 0
+    predicted = np.array(capsys.readouterr().out.split()[1:], float)
+    np.testing.assert_allclose(predicted, ols.predict(frame.head(5)), rtol=1e-9)
+    frame.loc[2, "city"] = "Bodø"
+    frame.head(5).drop(columns="price").to_csv(new, index=False)
+    assert main(["predict", str(model), str(new)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "line 4, column 'city': level 'Bodø' was not seen in the fit" in err[0]

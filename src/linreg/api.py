@@ -27,7 +27,7 @@ from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.data.table import load as load_table
 from linreg.data.scaling import orthogonalize, standardize
-from linreg.data.table import read_columns
+from linreg.data.table import encode, read_design
 from linreg.engine import driver, solve
 from linreg.errors import LinregError
 
@@ -142,6 +142,7 @@ def fit(
     logdir=None,
     progress="auto",
     missing="error",
+    categorical=None,
     warn=None,
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
@@ -163,13 +164,17 @@ def fit(
     progress:      a refreshing line on stderr: True, False or "auto" (on a terminal)
     missing:       "error" (default: a missing value -- an empty cell, NA, NaN,
                    null -- stops the fit) or "drop" (its row is left out)
+    categorical:   feature columns to one-hot code (drop-first, levels sorted);
+                   columns of text that is not numbers are coded anyway, with a note
     warn:          called with a warning's text (default: printed to stderr)
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
     _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress)
-    table = load_table(data, target, features, missing)
+    table = load_table(data, target, features, missing, categorical)
+    for note in table.notes:
+        (warn or _print_note)(note)
     scaled = standardize(table.x, table.y)
     ortho = orthogonalize(scaled.x)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
@@ -226,10 +231,14 @@ def _original(scaled, W, b):
     return np.concatenate([[b], W])
 
 
-def _print_warning(message):
+def _print_warning(message, kind="warning"):
     import sys
 
-    print(f"warning: {message}", file=sys.stderr)
+    print(f"{kind}: {message}", file=sys.stderr)
+
+
+def _print_note(message):
+    _print_warning(message, "note")
 
 
 class NotConvergedError(LinregError):
@@ -356,7 +365,7 @@ class Fit:
         columns, or a CSV path with them. With interval="confidence" (for the
         mean at x) or "prediction" (for a new observation at x), also the
         1 - alpha interval: returns (prediction, low, high)."""
-        x = _features(x, self.features)
+        x = _features(x, self.features, self.table.columns, self.table.categories)
         mean = self.coefficients["intercept"] + x @ self.stats.coefficients[1:]
         if interval is None:
             return mean
@@ -382,23 +391,34 @@ class Fit:
         """Save as a TensorFlow SavedModel folder (see `linreg.load`)."""
         from linreg.io import export
 
-        export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=self.stats)
+        export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=self.stats,
+                    columns=self.table.columns, categories=self.table.categories)
 
     def __repr__(self):
         state = "converged" if self.converged else "NOT converged"
         return f"<linreg.Fit {self.target!r} ~ {len(self.features)} features, n={self.n}, {state} after {self.epochs} epochs>"
 
 
-def _features(x, features):
-    """x as a float64 [N, d] array with the model's feature columns."""
+def _features(x, features, columns=None, categories=None):
+    """x as a float64 [N, d] array with the model's features. A CSV path or a
+    data frame is read by its `columns` (default: the features), categorical
+    ones coded with the fit's levels; an array must hold the features already."""
+    columns, categories = columns or features, categories or {}
     if isinstance(x, (str, Path)):
-        return read_columns(x, features)[0]
+        return read_design(x, columns, categories)
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):
         labels = {str(label): label for label in x.columns}
-        missing = [name for name in features if name not in labels]
+        missing = [name for name in columns if name not in labels]
         if missing:
-            raise LinregError(f"the data frame has no column {missing[0]!r}; the model needs {', '.join(features)}")
-        x = np.column_stack([np.asarray(x[labels[name]], dtype=np.float64) for name in features])
+            raise LinregError(f"the data frame has no column {missing[0]!r}; the model needs {', '.join(columns)}")
+        try:
+            data = {name: np.asarray(x[labels[name]], dtype=object if name in categories else np.float64)
+                    for name in columns}  # fmt: skip
+        except (TypeError, ValueError):
+            raise LinregError("the data frame's feature columns must hold numbers (categorical ones, levels)") from None
+        if categories:
+            data = {name: [str(v) for v in values] if name in categories else values for name, values in data.items()}
+        x = encode(data, columns, categories)[0]
     try:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
@@ -443,7 +463,7 @@ class Model:
     def predict(self, x, interval=None, alpha=0.05):
         """Predictions through the SavedModel; with interval= as Fit.predict,
         from the coefficients' covariance stored in the export."""
-        x = _features(x, self.features)
+        x = _features(x, self.features, self.metadata.get("columns"), self.metadata.get("categories"))
         inputs = {key: tf.constant(x[:, j]) for j, key in enumerate(self.metadata["inputs"])}
         mean = self._serve(**inputs)["prediction"].numpy()
         if interval is None:

@@ -67,6 +67,13 @@ def add_arguments(parser):
         "--checkpoint", type=output_dir, metavar="DIR", help="save training here every few seconds; rerun to resume"
     )
     parser.add_argument(
+        "--categorical",
+        type=feature_list,
+        metavar="A,B,...",
+        help="feature columns to one-hot code (levels sorted, the first the baseline); columns of text "
+        "that is not numbers are coded anyway, with a note",
+    )
+    parser.add_argument(
         "--missing",
         choices=("error", "drop"),
         default="error",
@@ -120,6 +127,7 @@ def run(args):
         logdir=args.logdir,
         progress=False if args.quiet else "auto",
         missing=args.missing,
+        categorical=args.categorical,
     )
     print(fit.summary())
     # Outputs, each written whole or not at all. A fit that has not converged

@@ -7,7 +7,7 @@ standardized before training.
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,11 @@ class Table:
     y: np.ndarray
     lines: np.ndarray  # the file's line number of each row, for messages
     dropped: int = 0  # rows left out for missing values (missing="drop")
+    # Categorical columns: {column: its levels}, the first the baseline. Such a
+    # column becomes one 0/1 feature "column[level]" per other level.
+    categories: dict = field(default_factory=dict)
+    columns: list = None  # the feature columns as the data names them (before coding)
+    notes: list = field(default_factory=list)  # what the reader decided, for the user
 
 
 # What counts as a missing value in a CSV cell (and NaN in a frame or array).
@@ -163,24 +168,86 @@ def read_columns(path, columns, rows=None, missing="error"):
     return values, np.array([line for line, _ in body])
 
 
-def read_table(path, target, features=None, missing="error"):
+def read_table(path, target, features=None, missing="error", categorical=None):
     """Read `target` and `features` (default: every other column) from a CSV
-    and check they can be fitted: numbers only, no constant feature, more
-    rows than coefficients, no feature that is a combination of others."""
+    and check they can be fitted: numbers only (but for categorical columns),
+    no constant feature, more rows than coefficients, no feature that is a
+    combination of others. Categorical columns are the ones named in
+    `categorical` and any feature column that holds text that is not a number."""
     path = Path(path)
     rows = read_rows(path)
-    header = rows[0]
+    header, body = rows
     if target not in header:
         raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
     features = [name for name in header if name != target] if features is None else list(features)
     _check_feature_names(features, header, target, str(path))
-    values, lines = read_columns(path, [target, *features], rows, missing)
-    table = Table(path, list(features), target, values[:, 1:], values[:, 0], lines, len(rows[1]) - len(lines))
+    if missing == "drop":
+        used = [header.index(name) for name in [target, *features]]
+        body = [(line, cells) for line, cells in body if all(cells[i].strip().lower() not in MISSING for i in used)]
+        if not body:
+            raise LinregError(f"{path}: every row has a missing value in the columns used; nothing is left to fit")
+    texts = {name: [cells[header.index(name)].strip() for _, cells in body] for name in features}
+    categories, notes = find_categories(texts, categorical or [], str(path))
+    values, lines = read_columns(path, [target, *[f for f in features if f not in categories]], (header, body))
+    numeric = dict(zip([f for f in features if f not in categories], values[:, 1:].T))
+    x, names = encode({**numeric, **texts}, features, categories)
+    table = Table(path, names, target, x, values[:, 0], lines, len(rows[1]) - len(lines), categories, features, notes)
     check_fittable(table)
     return table
 
 
-def load(data, target=None, features=None, missing="error"):
+def find_categories(texts, requested, source):
+    """{column: levels} for the requested columns and those holding non-numbers, and notes on the latter."""
+    categories, notes = {}, []
+    for name in requested:
+        if name not in texts:
+            raise LinregError(f"{source}: --categorical names {name!r}, which is not a feature column")
+    for name, column in texts.items():
+        numeric = all(_is_number(text) for text in column if text.lower() not in MISSING)
+        if name in requested or not numeric:
+            levels = sorted(set(column))
+            if len(levels) < 2:
+                raise LinregError(f"{source}: categorical column {name!r} has one level only; leave it out")
+            categories[name] = levels
+            if name not in requested:
+                notes.append(
+                    f"column {name!r} is not numeric, so it is treated as categorical: {len(levels)} levels, "
+                    f"{levels[0]!r} the baseline (name it in --categorical to say so yourself)"
+                )
+    return categories, notes
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def encode(columns, features, categories, where=lambda row: f"row {row}"):
+    """The design matrix [N, d'] and its feature names from `columns` (name ->
+    numbers, or texts for a categorical column): a categorical column becomes
+    one 0/1 column "name[level]" per level but the first (the baseline)."""
+    blocks, names = [], []
+    for name in features:
+        if name in categories:
+            levels, values = categories[name], np.asarray(columns[name], dtype=object)
+            unseen = [k for k, value in enumerate(values) if value not in levels]
+            if unseen:
+                raise LinregError(
+                    f"{where(unseen[0])}, column {name!r}: level {values[unseen[0]]!r} was not seen in the fit "
+                    f"(its levels are {', '.join(map(repr, levels))})"
+                )
+            blocks += [(values == level).astype(np.float64) for level in levels[1:]]
+            names += [f"{name}[{level}]" for level in levels[1:]]
+        else:
+            blocks.append(np.asarray(columns[name], dtype=np.float64))
+            names.append(name)
+    return np.column_stack(blocks), names
+
+
+def load(data, target=None, features=None, missing="error", categorical=None):
     """A checked Table from what `linreg.fit` accepts: a CSV path, a data frame
     (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays.
     missing: "error" (a missing value stops the fit) or "drop" (its row is left out)."""
@@ -189,9 +256,9 @@ def load(data, target=None, features=None, missing="error"):
     if isinstance(data, (str, Path)):
         if target is None:
             raise LinregError("target is required with a CSV file: name the column to predict")
-        return read_table(data, target, features, missing)
+        return read_table(data, target, features, missing, categorical)
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        return from_frame(data, target, features, missing)
+        return from_frame(data, target, features, missing, categorical)
     if isinstance(data, tuple) and len(data) == 2:
         return from_arrays(*data, target=target, features=features, missing=missing)
     raise LinregError(
@@ -220,20 +287,27 @@ def _check_feature_names(features, header, target, source):
             raise LinregError(f"features name {name!r} twice; name each feature once")
 
 
-def from_frame(frame, target, features=None, missing="error"):
+def from_frame(frame, target, features=None, missing="error", categorical=None):
     labels = {str(label): label for label in frame.columns}  # names as text, to the frame's own labels
     header = list(labels)
     if target is None or str(target) not in header:
         raise LinregError(f"the data frame has no column {target!r} for target; its columns are {', '.join(header)}")
     features = [name for name in header if name != str(target)] if features is None else [str(f) for f in features]
     _check_feature_names(features, header, str(target), "the data frame")
-    columns = [str(target), *features]
-    try:
-        values = np.column_stack([np.asarray(frame[labels[name]], dtype=np.float64) for name in columns])
-    except (TypeError, ValueError):
-        bad = next(name for name in columns if not _numeric(frame[labels[name]]))
-        raise LinregError(f"column {bad!r} of the data frame is not numeric; convert it or leave it out") from None
-    return _checked(Table("data frame", features, str(target), values[:, 1:], values[:, 0], None), "row", missing)
+    texts = {name: ["" if _absent(v) else str(v).strip() for v in frame[labels[name]]]
+             for name in features if name in (categorical or []) or not _numeric(frame[labels[name]])}  # fmt: skip
+    categories, notes = find_categories(texts, categorical or [], "the data frame")
+    if not _numeric(frame[labels[str(target)]]):
+        raise LinregError(f"the target column {str(target)!r} of the data frame is not numeric; convert it")
+    numeric = {name: np.asarray(frame[labels[name]], dtype=np.float64) for name in features if name not in categories}
+    x, names = encode({**numeric, **texts}, features, categories)
+    y = np.asarray(frame[labels[str(target)]], dtype=np.float64)
+    table = Table("data frame", names, str(target), x, y, None, 0, categories, features, notes)
+    return _checked(table, "row", missing)
+
+
+def _absent(value):
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def from_arrays(x, y, target=None, features=None, missing="error"):
@@ -258,6 +332,20 @@ def _numeric(values):
         return True
     except (TypeError, ValueError):
         return False
+
+
+def read_design(path, columns, categories):
+    """The model's design matrix from a CSV with its feature `columns`
+    (categorical ones coded with the fit's `categories`), for predictions."""
+    header, body = read_rows(path)
+    absent = [name for name in columns if name not in header]
+    if absent:
+        raise LinregError(f"{path} has no column {absent[0]!r}; its columns are {', '.join(header)}")
+    numeric = [name for name in columns if name not in categories]
+    values, lines = read_columns(path, numeric, (header, body))
+    data = dict(zip(numeric, values.T))
+    data.update({name: [cells[header.index(name)].strip() for _, cells in body] for name in categories})
+    return encode(data, columns, categories, where=lambda row: f"{path}: line {lines[row]}")[0]
 
 
 def _checked(table, unit, missing="error"):

@@ -104,7 +104,7 @@ def _identity(path):
     return status.st_dev, status.st_ino
 
 
-def save(directory, model, scaled, features, target, force=False, statistics=None):
+def save(directory, model, scaled, features, target, force=False, statistics=None, columns=None, categories=None):
     """Write the export folder: built under a temporary name beside it and
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
@@ -130,6 +130,9 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
             "y_mean": scaled.y_mean,
             "y_scale": scaled.y_scale,
         }
+        if categories:
+            # The data's own columns and the levels of the categorical ones, to code new rows alike.
+            metadata.update(columns=list(columns), categories={name: list(v) for name, v in categories.items()})
         if statistics is not None:
             # For intervals at predict time (linreg predict --interval).
             metadata.update(
