@@ -207,7 +207,11 @@ def find_categories(texts, requested, source):
         if name in requested or not numeric:
             levels = sorted(set(column))
             if len(levels) < 2:
-                raise LinregError(f"{source}: categorical column {name!r} has one level only; leave it out")
+                kind = "categorical" if name in requested else "not numeric and, as a categorical column,"
+                raise LinregError(
+                    f"{source}: column {name!r} is {kind} has one level only ({levels[0]!r}); "
+                    "convert it to numbers or leave it out"
+                )
             categories[name] = levels
             if name not in requested:
                 notes.append(
