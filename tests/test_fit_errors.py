@@ -121,10 +121,11 @@ def test_unused_columns_need_not_be_numeric(tmp_path, capsys):
     path.write_text(text, encoding="utf-8")
     assert main(["fit", str(path), "--target", "y", "--features", "a,b", "--dtype", "float64"]) == 0
     assert "error" not in capsys.readouterr().err
-    # Without --features the text column is a feature and is refused.
+    # Without --features the text column would be a categorical feature, but
+    # one value per row is an identifier, not a category: refused.
     assert main(["fit", str(path), "--target", "y"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert_one_error(2, "", err, "line 2", "column 'name'", "'row 0'")
+    assert_one_error(2, "", err, "column 'name'", "'row 0'", "identifier", "--features")
 
 
 def test_existing_export_folder_is_refused_without_force(tmp_path, capsys):

@@ -60,22 +60,30 @@ FEW_DIGITS = 5
 MAX_DIGITS = -math.log10(EPSILON["float64"])
 
 
-def estimated_digits(method, dtype, condition_number, relative_gradient=0.0):
-    """Correct significant digits to expect of the coefficients (0 to about 15.7).
+def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0):
+    """Correct significant digits to expect of the weights as a whole (0 to about 15.7):
+    -log10 of their error's norm over their norm, in standardized units. A
+    coefficient much smaller than the others can have fewer correct digits.
 
-    Two sources of error add up. Rounding: the data in `dtype` moves the
-    solution by about κ·ε (for the orthogonal method, whose refinement runs
-    in float64, by κ·ε of float64). Stopping: a run that ends with the
-    gradient at `relative_gradient` times its first norm is at most
-    κ²·relative_gradient (relative) from the minimum -- the gradient is
-    H·(w - w*), and H stretches directions by up to κ² = κ(H) relative to
-    each other. The orthogonal method's gradient lives where κ(H) = 1 and its
-    refinement removes what is left, so only rounding counts there.
+    The error of the weights, relative to their norm, has three sources:
+      rounding of the data and arithmetic: about κ·ε, κ the condition number
+        of the standardized data -- ε of float64 for the orthogonal method,
+        whose refinement runs in float64, ε of the dtype for the others;
+      the orthogonal method in float32: each refinement's gradient qᵀr is
+        made in float32 from the residual, so κ·ε(float32) times the size of
+        the residual beside the fitted part (`residual_ratio`) remains;
+      stopping early: a run that ends with the gradient at `relative_gradient`
+        of its first norm is up to κ²·relative_gradient from the minimum, as
+        the Hessian stretches directions by up to κ² (κ(H) = κ²) beside each
+        other. (After orthogonalizing κ(H) = 1 and refinement removes it.)
     """
+    eps = EPSILON[dtype]
     if method == "orthogonal":
         error = condition_number * EPSILON["float64"]
+        if dtype == "float32":
+            error += condition_number * eps * residual_ratio
     else:
-        error = condition_number * EPSILON[dtype] + condition_number * condition_number * relative_gradient
+        error = condition_number * eps + condition_number * condition_number * relative_gradient
     if not math.isfinite(error) or error >= 1:
         return 0.0
     return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
@@ -226,6 +234,12 @@ def fit(
                resumed_at=None if checkpoints is None else checkpoints.restored_from)
 
 
+def _residual_ratio(stats):
+    """The residuals' size beside the fitted part's: sqrt((1 - R²)/R²)."""
+    r2 = min(max(stats.r_squared, 0.0), 1.0)
+    return math.sqrt((1.0 - r2) / r2) if r2 > 0 else math.inf
+
+
 def _original(scaled, W, b):
     W, b = scaled.coefficients(W, b)
     return np.concatenate([[b], W])
@@ -275,7 +289,9 @@ class Fit:
         )
         norms = self.result.history.gradient_norm
         self.relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
-        self.estimated_digits = estimated_digits(self.method, dtype, condition_number, self.relative_gradient)
+        self.estimated_digits = estimated_digits(
+            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats)
+        )
         # The model as it is exported: the final float64 coefficients in the standardized space.
         self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linreg.analysis.ols import EXACT_RTOL
+from linreg.analysis.ols import is_exact
 
 # statsmodels adds its "condition number is large" note above this.
 RAW_CONDITION_LARGE = 1e3
@@ -137,7 +137,7 @@ def diagnostics(scaled, W_s, b_s):
         ssr = float(residuals @ residuals)
         centred = y - y.mean()
         tss = float(centred @ centred)
-        exact = ssr <= EXACT_RTOL**2 * tss
+        exact = is_exact(scaled, ssr)
 
         # F test against the intercept-only model.
         if df_resid <= 0 or df_model <= 0:

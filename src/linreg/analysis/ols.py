@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def is_exact(scaled, rss_standardized):
+    """Whether residuals with this sum of squares (standardized) are zero to rounding."""
+    # ‖y‖² in standardized units: ‖y - ȳ‖² + N·ȳ², over σ_y².
+    y_norm2 = float(scaled.y @ scaled.y) + len(scaled.y) * (scaled.y_mean / scaled.y_scale) ** 2
+    return rss_standardized <= EXACT_RTOL**2 * y_norm2
+
+
 def least_squares(x, y):
     """The W and b that minimise the mean squared error, in closed form (float64).
 
@@ -51,10 +58,12 @@ class OLSStatistics:
     covariance: np.ndarray = None  # [d+1, d+1] of (intercept, W), original units
 
 
-# An exact fit: the residuals are below this fraction of the target's spread,
-# which is the rounding of y itself, not noise. Its standard errors are 0 and
-# t and p are not meaningful (0/0); they are reported as such, not as t ≈ 1e16.
-EXACT_RTOL = 1e-9
+# An exact fit (is_exact): the residuals' norm is below this fraction of the target's
+# norm -- a few thousand roundings of y itself, not noise. Its standard errors
+# are 0 and t and p are not meaningful (0/0); they are reported as such, not
+# as t ≈ 1e16. (Measured against y, not its spread: a noise of 1 on values
+# near 1e9 is small beside the spread yet far above rounding.)
+EXACT_RTOL = 1e-12
 
 
 def ols_statistics(x, y, W, b, confidence=0.95):
@@ -92,7 +101,7 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
     residuals = y - (x @ W_s + b_s)
     rss = float(residuals @ residuals)
     tss = float(y @ y)  # y_s has mean 0
-    exact = rss <= EXACT_RTOL**2 * tss
+    exact = is_exact(scaled, rss)
     if exact:
         rss = 0.0
     s2 = rss / df

@@ -97,7 +97,8 @@ def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
         best_gradient_norm = tf.minimum(gradient_norm, best_gradient_norm)
         diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
         converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
-        stalled = (stall >= patience) & (loss <= first_loss)  # a blow-up also makes no new lows
+        # A blow-up also makes no new lows, but its loss climbs; rounding noise stays within a few ulps.
+        stalled = (stall >= patience) & (loss <= first_loss * (1 + 64 * np.finfo(dtype.as_numpy_dtype).eps))
         status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, tf.where(stalled, STALLED, RUNNING)))
         epoch += 1
         i += 1

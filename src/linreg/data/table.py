@@ -203,7 +203,9 @@ def find_categories(texts, requested, source):
         if name not in texts:
             raise LinregError(f"{source}: --categorical names {name!r}, which is not a feature column")
     for name, column in texts.items():
-        numeric = all(_is_number(text) for text in column if text.lower() not in MISSING)
+        # Text in a column of numbers is a typo to report (with its line, later);
+        # a column with no number at all is categorical.
+        numeric = any(_is_number(text) for text in column if text.lower() not in MISSING)
         if name in requested or not numeric:
             levels = sorted(set(column))
             if len(levels) < 2:
@@ -211,6 +213,11 @@ def find_categories(texts, requested, source):
                 raise LinregError(
                     f"{source}: column {name!r} is {kind} has one level only ({levels[0]!r}); "
                     "convert it to numbers or leave it out"
+                )
+            if name not in requested and len(levels) == len(column):
+                raise LinregError(
+                    f"{source}: column {name!r} is not numeric and every row has its own value (such as "
+                    f"{column[0]!r}): a name or an identifier, not a category; leave it out with --features"
                 )
             categories[name] = levels
             if name not in requested:

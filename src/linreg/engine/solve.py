@@ -76,8 +76,11 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
         # It needs about d + 1 steps (a few times that after rounding), too few to repay compiling.
         compile = driver.resolve_compile(compile, len(scaled.y), scaled.x.shape[1], min(epochs, 4 * (scaled.x.shape[1] + 1)))
     rule = make(name, model, curvature.largest, curvature.smallest, learning_rate, **extra)
+    # Conjugate gradients reach the bottom in about d + 1 steps, a few times
+    # that after rounding; past that, no new low means the floor is reached.
+    patience = MIN_PATIENCE if name == "cg" else patience_for(curvature.condition_number)
     result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
-                          checkpoints=checkpoints, patience=patience_for(curvature.condition_number))
+                          checkpoints=checkpoints, patience=patience)
     W = model.W.numpy().astype(np.float64)
     return Solution(W, float(model.b.numpy()), result, rule, name, 1, lambda rows: rows)
 

@@ -56,7 +56,8 @@ def summary(fit):
         + (f" ({table.dropped} with missing values left out)" if table.dropped else ""),
         f"  features and target standardized; {fit.dtype}; compile {result.compile}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
-        f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits",
+        f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits "
+        "(of the weights as a whole; a much smaller coefficient can have fewer)",
         _method_line(fit),
         f"  {_ending(fit)}{resumed}",
         "",
