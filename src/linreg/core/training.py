@@ -37,16 +37,23 @@ class LoopState(tf.Module):
     a compiled chunk can update them in place.
     """
 
+    COUNTERS = ("epoch", "status", "growth", "stall")  # start at 0 (status 0 is RUNNING)
+    NUMBERS = ("previous_loss", "first_loss", "first_gradient_norm", "best_gradient_norm")  # start at infinity
+
     def __init__(self, dtype):
         super().__init__(name="loop")
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.status = tf.Variable(RUNNING, trainable=False, name="status")
-        self.growth = tf.Variable(0, trainable=False, name="growth")  # epochs in a row the loss rose
-        self.previous_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="previous_loss")
-        self.first_loss = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_loss")
-        self.first_gradient_norm = tf.Variable(np.inf, dtype=dtype, trainable=False, name="first_gradient_norm")
-        self.best_gradient_norm = tf.Variable(np.inf, dtype=dtype, trainable=False, name="best_gradient_norm")
-        self.stall = tf.Variable(0, trainable=False, name="stall")  # epochs since the best gradient norm
+        # epoch: epochs run; growth: epochs in a row the loss rose; stall: epochs since the lowest gradient norm
+        for name in self.COUNTERS:
+            setattr(self, name, tf.Variable(0, dtype=tf.int64 if name == "epoch" else tf.int32, trainable=False, name=name))
+        for name in self.NUMBERS:
+            setattr(self, name, tf.Variable(np.inf, dtype=dtype, trainable=False, name=name))
+
+    def reset(self):
+        """Back to the state before the first epoch."""
+        for name in self.COUNTERS:
+            getattr(self, name).assign(0)
+        for name in self.NUMBERS:
+            getattr(self, name).assign(np.inf)
 
 
 def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):

@@ -9,6 +9,7 @@ below were measured.
 """
 import math
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,32 @@ _DRIVERS = {
     "function": tf.function(run_chunk),
     "xla": tf.function(run_chunk, jit_compile=True),
 }
+
+
+def _measure(model, x, y):
+    """The loss and gradient norm where training ended (no step)."""
+    loss, (dW, db) = loss_and_gradients(model, x, y)
+    return loss, tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+
+
+# Measured the same way as the epochs ran: on large data an eager measurement
+# would cost several compiled epochs.
+_MEASURES = {"none": _measure, "function": tf.function(_measure), "xla": tf.function(_measure, jit_compile=True)}
+
+# A compiled chunk is traced for the Python objects it is given (model,
+# optimizer, loop state): a new one means a new trace and, for XLA, a new
+# compile of a few tenths of a second. So each model keeps one loop state,
+# reset at the start of every run, and repeated runs on one model (the
+# benchmark, refinement rounds) reuse the compiled program.
+_STATES = weakref.WeakKeyDictionary()
+
+
+def _state_for(model):
+    state = _STATES.get(model)
+    if state is None:
+        state = _STATES[model] = LoopState(model.W.dtype)
+    state.reset()
+    return state
 
 # The "auto" rule (docs/engine.md). Compiling costs about COMPILE_SECONDS once
 # per data shape; it saves eager mode's dispatch cost per epoch, about
@@ -150,7 +177,7 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     n, d = int(x.shape[0]), int(x.shape[1])
     mode = resolve_compile(compile, n, d, epochs)
     chunk = chunk_epochs(mode, n, d)
-    state = LoopState(dtype) if state is None else state
+    state = _state_for(model) if state is None else state
     parts = []  # the history, a piece per chunk, joined when needed
     if checkpoints is not None:
         restored = checkpoints.restore(model, optimizer, state)
@@ -173,8 +200,7 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
             if caught:
                 raise signals.Interrupted(caught[0])
     # The state training ended in: measured, not moved.
-    loss, (dW, db) = loss_and_gradients(model, x, y)
-    norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+    loss, norm = _MEASURES[mode](model, x, y)
     final = History(loss.numpy()[None], norm.numpy()[None], model.W.numpy()[None], model.b.numpy()[None])
     empty = History(*(np.zeros((0, *shape), dtype.as_numpy_dtype) for shape in ((), (), (d,), ())))
     history = History.join([empty, *parts])
