@@ -70,7 +70,7 @@ def test_xla_compiles_the_chunk():
     y = tf.constant(rng.standard_normal(16), tf.float32)
     model = LinearModel(2)
     optimizer, state = GradientDescent(model, 0.1), training.LoopState(tf.float32)
-    args = (model, optimizer, state, x, y, tf.constant(0.0), tf.constant(10), tf.constant(5, tf.int64), 4)
+    args = (model, optimizer, state, x, y, tf.constant(0.0), tf.constant(5, tf.int64), 4)
     hlo = driver._DRIVERS["xla"].experimental_get_compiler_ir(*args)(stage="hlo")
     assert "while" in hlo  # one XLA program holding the epoch loop
 

@@ -56,7 +56,7 @@ class LoopState(tf.Module):
             getattr(self, name).assign(np.inf)
 
 
-def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
+def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
     """Run up to `chunk` epochs (fewer if training stops or reaches max_epochs).
 
     Returns this chunk's history -- for each epoch the loss, the gradient's
@@ -69,15 +69,9 @@ def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
                  epochs in a row and is above its first value;
       converged: (tol > 0) the gradient's norm has fallen to tol times its
                  first value -- at the bottom the gradient is zero;
-      stalled:   the gradient's norm has not reached a new low for
-                 `patience` epochs. Computed in floating point, the gradient
-                 never reaches zero: near the bottom it is rounding noise
-                 that no step can reduce, and a tol below that floor could
-                 never be met. Far from it, descent lowers the norm at every
-                 epoch (momentum at least every oscillation, which patience
-                 outlasts), so a long stall means the floor is reached.
-    They are written with tensor arithmetic (`&`, `|`, `tf.where`), not Python
-    `if`, so that a compiled epoch is straight-line code without branches.
+    (and, checked between chunks, `stalled` below). They are written with
+    tensor arithmetic (`&`, `|`, `tf.where`), not Python `if`, so that a
+    compiled epoch is straight-line code without branches.
     """
     dtype = model.W.dtype
     history = [tf.TensorArray(dtype, size=chunk, element_shape=shape) for shape in ([], [], model.W.shape, [])]
@@ -87,7 +81,6 @@ def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
     epoch, status, growth = state.epoch.read_value(), state.status.read_value(), state.growth.read_value()
     previous_loss, first_loss = state.previous_loss.read_value(), state.first_loss.read_value()
     first_gradient_norm = state.first_gradient_norm.read_value()
-    best_gradient_norm, stall = state.best_gradient_norm.read_value(), state.stall.read_value()
     i = tf.constant(0)
     while (i < chunk) & (epoch < max_epochs) & (status == RUNNING):
         W, b = model.W.read_value(), model.b.read_value()
@@ -100,13 +93,9 @@ def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
         first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
         growth = tf.where(loss > previous_loss, growth + 1, 0)
         previous_loss = loss
-        stall = tf.where(gradient_norm < best_gradient_norm, 0, stall + 1)
-        best_gradient_norm = tf.minimum(gradient_norm, best_gradient_norm)
         diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
         converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
-        # A blow-up also makes no new lows, but its loss climbs; rounding noise stays within a few ulps.
-        stalled = (stall >= patience) & (loss <= first_loss * (1 + 64 * np.finfo(dtype.as_numpy_dtype).eps))
-        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, tf.where(stalled, STALLED, RUNNING)))
+        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RUNNING))
         epoch += 1
         i += 1
     state.epoch.assign(epoch)
@@ -115,6 +104,28 @@ def run_chunk(model, optimizer, state, x, y, tol, patience, max_epochs, chunk):
     state.previous_loss.assign(previous_loss)
     state.first_loss.assign(first_loss)
     state.first_gradient_norm.assign(first_gradient_norm)
-    state.best_gradient_norm.assign(best_gradient_norm)
-    state.stall.assign(stall)
     return [h.stack() for h in history], i
+
+
+def stalled(state, loss, gradient_norm, patience):
+    """Whether the gradient's norm has made no new low for `patience` epochs.
+
+    Computed in floating point the gradient never reaches zero: near the
+    bottom it is rounding noise that no step can reduce, so a tol below that
+    floor could never be met. Far from it, descent lowers the norm at every
+    epoch (momentum at least once per oscillation, which patience outlasts),
+    so a long stall means the floor is reached. A blow-up makes no new lows
+    either, but its loss climbs, while rounding noise stays within a few
+    ulps of the first loss. Checked by the driver on each chunk's history
+    (numpy, vectorized), which keeps these operations out of every epoch.
+    """
+    best, stall = float(state.best_gradient_norm), int(state.stall)
+    lows = np.minimum.accumulate(np.concatenate([[best], gradient_norm]))
+    new_low = gradient_norm < lows[:-1]
+    k = np.arange(len(gradient_norm))
+    last_low = np.maximum.accumulate(np.where(new_low, k, -1))
+    stalls = np.where(last_low >= 0, k - last_low, stall + k + 1)
+    calm = loss <= float(state.first_loss) * (1 + 64 * np.finfo(loss.dtype).eps)
+    state.best_gradient_norm.assign(lows[-1])
+    state.stall.assign(int(stalls[-1]) if len(stalls) else stall)
+    return bool(np.any((stalls >= patience) & calm))

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from linreg.core.step import loss_and_gradients
-from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk
+from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk, stalled
 from linreg.engine import signals
 from linreg.errors import DivergenceError, LinregError
 
@@ -184,13 +184,14 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
         parts += [restored] if restored is not None else []
     step = _DRIVERS[mode]
     tol, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
-    patience = tf.constant(patience, tf.int32)
     for listener in listeners:
         listener.started(int(state.epoch), optimizer)
     with signals.deferred() as caught:
         while int(state.status) == RUNNING and int(state.epoch) < epochs:
-            arrays, count = step(model, optimizer, state, x, y, tol, patience, max_epochs, chunk)
+            arrays, count = step(model, optimizer, state, x, y, tol, max_epochs, chunk)
             new = History(*(a.numpy()[: int(count)] for a in arrays))
+            if int(state.status) == RUNNING and stalled(state, new.loss, new.gradient_norm, patience):
+                state.status.assign(STALLED)
             parts.append(new)
             for listener in listeners:
                 listener.chunk(int(state.epoch), new, float(state.first_gradient_norm))
