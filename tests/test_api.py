@@ -352,3 +352,25 @@ def test_conf_int_alpha_must_be_a_number(data):
     x, y, _, _ = data
     with pytest.raises(linreg.LinregError, match="alpha"):
         linreg.fit((x, y), **FAST).conf_int("0.1")
+
+
+def test_an_unconverged_fit_is_not_exported_and_complex_data_is_refused(data, tmp_path):
+    x, y, _, _ = data
+    with pytest.raises(linreg.LinregError, match="not converged"):
+        linreg.fit((x, y), epochs=1, **{k: v for k, v in FAST.items() if k != "epochs"}).export(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(linreg.LinregError, match="real numbers"):
+        linreg.fit((x + 1j, y), **FAST)
+    fit = linreg.fit((x, y), **FAST)
+    with pytest.raises(linreg.LinregError, match="NaN"):
+        fit.predict(np.full((1, x.shape[1]), np.nan))
+
+
+def test_a_stall_far_from_the_minimum_is_not_convergence():
+    rng = np.random.default_rng(3)
+    x1 = rng.normal(size=200)
+    x = np.column_stack([x1, x1 + 1e-9 * rng.normal(size=200)])  # κ(H) about 1e18
+    y = x1 + rng.normal(size=200)
+    fit = linreg.fit((x, y), optimizer="gd", progress=False)
+    assert not fit.converged and fit.result.stalled
+    assert "far from the minimum" in fit.summary()

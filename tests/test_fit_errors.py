@@ -194,3 +194,39 @@ def test_unwritable_outputs_are_refused_before_training(tmp_path, capsys, flag, 
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and flag in lines[0]
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_json_never_replaces_a_device_or_a_fifo(tmp_path, capsys, kind):
+    path = tmp_path / "data.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    target = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(target)
+    else:
+        os.mknod(target, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))  # like /dev/null
+    code = main(["fit", str(path), "--target", "y", "--json", str(target)])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1 and "not a regular file" in err[0]
+    assert not target.is_file()  # still the device or FIFO it was
+
+
+def test_json_through_a_link_writes_the_file_and_keeps_its_mode(tmp_path, capsys):
+    path = tmp_path / "data.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    real, link = tmp_path / "real.json", tmp_path / "link.json"
+    real.write_text("{}", encoding="utf-8")
+    real.chmod(0o600)
+    link.symlink_to(real)
+    assert main(["fit", str(path), "--target", "y", "--json", str(link), "--quiet"]) == 0
+    capsys.readouterr()
+    assert link.is_symlink() and '"coefficients"' in real.read_text(encoding="utf-8")
+    assert real.stat().st_mode & 0o777 == 0o600
+
+
+def test_epochs_beyond_the_counter_are_refused(tmp_path, capsys):
+    path = tmp_path / "data.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    assert main(["fit", str(path), "--target", "y", "--epochs", "99999999999999999999999"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--epochs" in err[0]

@@ -33,6 +33,7 @@ from linreg.errors import LinregError
 
 DTYPES = {"float32": tf.float32, "float64": tf.float64}
 DEFAULT_EPOCHS = 100_000
+MAX_EPOCHS = 10**15  # the loop counts epochs in int64; 1e15 epochs would take years anyway
 
 # Convergence: stop when the gradient's norm has fallen to `tol` times its
 # first value. Near the minimum the coefficients' relative error is at most
@@ -60,7 +61,7 @@ FEW_DIGITS = 5
 MAX_DIGITS = -math.log10(EPSILON["float64"])
 
 
-def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0):
+def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0, offset=1.0):
     """Correct significant digits to expect of the weights as a whole (0 to about 15.7):
     -log10 of their error's norm over their norm, in standardized units. A
     coefficient much smaller than the others can have fewer correct digits.
@@ -68,7 +69,10 @@ def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, res
     The error of the weights, relative to their norm, has three sources:
       rounding of the data and arithmetic: about κ·ε, κ the condition number
         of the standardized data -- ε of float64 for the orthogonal method,
-        whose refinement runs in float64, ε of the dtype for the others;
+        whose refinement runs in float64, ε of the dtype for the others --
+        times `offset`, the largest |mean|/(standard deviation) of a column:
+        a column of 1e9 + noise of 1e-6 holds that noise to only 1e9·ε, one
+        digit, whatever is done with it afterwards;
       the orthogonal method in float32: each refinement's gradient qᵀr is
         made in float32 from the residual, so κ·ε(float32) times the size of
         the residual beside the fitted part (`residual_ratio`) remains;
@@ -77,13 +81,13 @@ def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, res
         the Hessian stretches directions by up to κ² (κ(H) = κ²) beside each
         other. (After orthogonalizing κ(H) = 1 and refinement removes it.)
     """
-    eps = EPSILON[dtype]
+    eps, offset = EPSILON[dtype], max(offset, 1.0)
     if method == "orthogonal":
-        error = condition_number * EPSILON["float64"]
+        error = condition_number * EPSILON["float64"] * offset
         if dtype == "float32":
             error += condition_number * eps * residual_ratio
     else:
-        error = condition_number * eps + condition_number * condition_number * relative_gradient
+        error = condition_number * eps * offset + condition_number * condition_number * relative_gradient
     if not math.isfinite(error) or error >= 1:
         return 0.0
     return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
@@ -125,8 +129,8 @@ def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, prog
         raise LinregError(f"learning_rate must be 'auto' or a number greater than 0, not {learning_rate!r}")
     if learning_rate != "auto" and optimizer == "cg":
         raise LinregError("optimizer cg finds its step length itself at every step; leave learning_rate at 'auto'")
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise LinregError(f"epochs must be a whole number of at least 1, not {epochs!r}")
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or not 1 <= epochs <= MAX_EPOCHS:
+        raise LinregError(f"epochs must be a whole number from 1 to {MAX_EPOCHS:.0e}, not {epochs!r}")
     if tol is not None and not (_real(tol) and tol >= 0):
         raise LinregError(f"tol must be a number of at least 0, not {tol!r}")
     if not _one_of(compile, driver.COMPILE_CHOICES):
@@ -156,7 +160,7 @@ def fit(
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
 
     data:          a CSV path, a data frame (with `target`), or a tuple (x, y)
-    features:      the columns to use (default: every column but the target)
+    features:      the columns to use (default: every column but the target; one name may be a string)
     dtype:         "float64" (default) or "float32", the training precision
     optimizer:     "auto" (default: "orthogonal", plain descent on the
                    orthogonalized data with float64 refinement), or one of
@@ -180,6 +184,8 @@ def fit(
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
     _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress)
+    features = [features] if isinstance(features, str) else features
+    categorical = [categorical] if isinstance(categorical, str) else categorical
     table = load_table(data, target, features, missing, categorical)
     for note in table.notes:
         (warn or _print_note)(note)
@@ -232,6 +238,13 @@ def fit(
     seconds = time.perf_counter() - started
     return Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
                resumed_at=None if checkpoints is None else checkpoints.restored_from)
+
+
+def _offset(scaled):
+    """The largest |mean|/(standard deviation) over the columns and the target."""
+    with np.errstate(all="ignore"):
+        ratios = np.abs(np.append(scaled.x_mean / scaled.x_scale, scaled.y_mean / scaled.y_scale))
+    return float(np.max(ratios))
 
 
 def _residual_ratio(stats):
@@ -290,7 +303,7 @@ class Fit:
         norms = self.result.history.gradient_norm
         self.relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
         self.estimated_digits = estimated_digits(
-            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats)
+            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats), _offset(scaled)
         )
         # The model as it is exported: the final float64 coefficients in the standardized space.
         self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)
@@ -404,9 +417,10 @@ class Fit:
         return document(self)
 
     def export(self, path, force=False):
-        """Save as a TensorFlow SavedModel folder (see `linreg.load`)."""
+        """Save as a TensorFlow SavedModel folder (see `linreg.load`); not for a fit that has not converged."""
         from linreg.io import export
 
+        self._valid("export")
         export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=self.stats,
                     columns=self.table.columns, categories=self.table.categories)
 
@@ -436,9 +450,13 @@ def _features(x, features, columns=None, categories=None):
             data = {name: [str(v) for v in values] if name in categories else values for name, values in data.items()}
         x = encode(data, columns, categories)[0]
     try:
+        if np.iscomplexobj(x):
+            raise TypeError
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise LinregError("x must be an array of numbers") from None
+        raise LinregError("x must be an array of real numbers") from None
+    if not np.all(np.isfinite(x)):
+        raise LinregError("x holds NaN or infinite values; predictions need finite numbers")
     x = x[:, None] if x.ndim == 1 and len(features) == 1 else x
     if x.ndim != 2 or x.shape[1] != len(features):
         raise LinregError(f"x must have shape [N, {len(features)}] (features {', '.join(features)}), got {list(x.shape)}")

@@ -45,7 +45,10 @@ def add_arguments(parser):
         "0: never stop early); training also stops when the gradient stops falling at the rounding floor",
     )
     parser.add_argument(
-        "--epochs", type=int_at_least(1), default=DEFAULT_EPOCHS, help=f"most epochs to run (default {DEFAULT_EPOCHS})"
+        "--epochs",
+        type=int_at_least(1, maximum=10**15),
+        default=DEFAULT_EPOCHS,
+        help=f"most epochs to run (default {DEFAULT_EPOCHS}, at most 1e15)",
     )
     parser.add_argument("--dtype", choices=DTYPES, default="float64", help="training precision (default float64)")
     parser.add_argument(

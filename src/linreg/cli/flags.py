@@ -41,7 +41,7 @@ def non_negative_float(text):
     return value
 
 
-def int_at_least(minimum):
+def int_at_least(minimum, maximum=None):
     def parse(text):
         try:
             value = int(text)
@@ -49,6 +49,8 @@ def int_at_least(minimum):
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:.0e}, got {text}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"

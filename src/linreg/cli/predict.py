@@ -38,11 +38,21 @@ def run(args):
     import linreg
     from linreg.io.files import write_text
 
+    import numpy as np
+
+    from linreg.errors import LinregError
+
     model = linreg.load(args.model)
     if args.interval is None:
         columns, header = [model.predict(args.data)], "prediction"
     else:
         columns, header = model.predict(args.data, args.interval, args.alpha), "prediction,lower,upper"
+    bad = np.flatnonzero(~np.all(np.isfinite(np.column_stack(columns)), axis=1))
+    if len(bad):
+        raise LinregError(
+            f"{args.data}: the prediction for data row {bad[0] + 1} overflows float64 (its values are too large "
+            "for this model); nothing was written"
+        )
     # repr() of a float64 is the shortest text that reads back as the same number.
     text = header + "\n" + "".join(",".join(f"{float(v)!r}" for v in row) + "\n" for row in zip(*columns))
     if args.out is None:

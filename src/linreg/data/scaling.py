@@ -87,6 +87,11 @@ def _standardize_columns(values, first_column):
         peak = np.where(peak > 0, peak, 1.0)
         mean = (values / peak).mean(axis=0) * peak
         centred = values - mean
+        # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
+        # 1e-7 only, so the centred column keeps a remainder of that size;
+        # taking it out of the centred numbers leaves their mean at rounding.
+        shift = centred.mean(axis=0)
+        centred, mean = centred - shift, mean + shift
         spread = np.max(np.abs(centred), axis=0)
         spread = np.where(spread > 0, spread, 1.0)
         scale = (centred / spread).std(axis=0) * spread

@@ -123,8 +123,8 @@ def _number(path, line, column, text):
     if text.lower() in MISSING:
         what = "empty" if not text else f"missing ({text!r})"
         raise LinregError(
-            f"{path}: line {line}, column {column!r} is {what}; fill it in, remove the row, "
-            "or leave such rows out with --missing drop"
+            f"{path}: line {line}, column {column!r} is {what}; fill it in or remove the row "
+            "(linreg fit --missing drop leaves such rows out)"
         )
     try:
         value = float(text)
@@ -323,10 +323,12 @@ def _absent(value):
 
 def from_arrays(x, y, target=None, features=None, missing="error"):
     try:
+        if np.iscomplexobj(x) or np.iscomplexobj(y):
+            raise TypeError
         x = np.asarray(x, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError):
-        raise LinregError("x and y must be arrays of numbers") from None
+        raise LinregError("x and y must be arrays of real numbers") from None
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
@@ -391,7 +393,7 @@ def check_fittable(table):
     if n <= d + 1:
         raise LinregError(
             f"{path} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
-            f"(an intercept and {d} features); "
+            f"(an intercept and {d} feature{'s' if d != 1 else ''}); "
             f"it needs at least {d + 2} rows to fit them and estimate their errors"
         )
     for j, name in enumerate(table.features):

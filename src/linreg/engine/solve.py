@@ -42,6 +42,10 @@ def make(name, model, largest=None, smallest=None, learning_rate="auto", **extra
     return rule(model, **settings, **extra)
 
 
+# Past this bound on the weights' relative error, a stall is not convergence.
+STALL_FAR = 0.1
+
+
 def resolve(method):
     """"auto" means orthogonal; anything else is the optimizer of that name."""
     return "orthogonal" if method == "auto" else method
@@ -81,6 +85,13 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
     patience = MIN_PATIENCE if name == "cg" else patience_for(curvature.condition_number)
     result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                           checkpoints=checkpoints, patience=patience)
+    # A stall is convergence only near the minimum. The weights are within
+    # κ(H)·(relative gradient) of it (relative), so when that bound is not
+    # small the floor was reached far from the answer: plain descent on
+    # κ(H) = 1e18 makes no measurable progress per epoch long before it arrives.
+    norms = result.history.gradient_norm
+    if result.stalled and curvature.condition_number * float(norms[-1] / norms[0]) > STALL_FAR:
+        result = replace(result, converged=False)
     W = model.W.numpy().astype(np.float64)
     return Solution(W, float(model.b.numpy()), result, rule, name, 1, lambda rows: rows)
 

@@ -7,25 +7,39 @@ system, so a reader sees the old file or the new one, never a torn one.
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
 from linreg.errors import LinregError
 
 
+def _target(path):
+    """Where writing `path` really goes: through a symbolic link to its file;
+    never over a device, a FIFO or a socket (renaming a file over one would
+    replace it, not write to it)."""
+    path = Path(path)
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if real.exists() and not real.is_file():
+        kind = "a folder" if real.is_dir() else "not a regular file (a device, FIFO or socket)"
+        raise LinregError(f"cannot write {path}: it is {kind}; give the name of a file")
+    return real
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it to `path` on success."""
-    path = Path(path)
+    """Yield a temporary path beside `path`; rename it to `path` on success.
+
+    An existing file keeps its permissions; a new one gets those the umask gives."""
+    shown, path = path, _target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~umask()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
-        # mkstemp makes the file private (0600); give it the permissions any
-        # newly created file would have, as the user's umask says.
-        os.chmod(tmp, 0o666 & ~umask())
+        os.chmod(tmp, mode)  # mkstemp makes the file private (0600)
     except OSError as error:
-        raise LinregError(f"cannot write {path}: {error.strerror}") from None
+        raise LinregError(f"cannot write {shown}: {error.strerror}") from None
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -69,6 +83,8 @@ def check_output(path, what, folder=False):
     stands at `path` must be of the right kind, and the place writable.
     """
     path = Path(path)
+    if not folder:
+        path = _target(path)
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise LinregError(f"cannot write {what} {path}: it is {kind}, expected {'a folder' if folder else 'a file'}")

@@ -38,6 +38,13 @@ def _ending(fit):
         how = f"gradient norm <= tol {fit.tol:g} x its first value"
     if result.converged:
         return f"converged after {result.epochs} epochs ({how}); {fit.training_seconds:.2f} s"
+    if result.stalled:
+        return (
+            f"NOT converged after {result.epochs} epochs: the gradient stopped falling at the rounding floor of "
+            f"{fit.dtype} with the weights still far from the minimum (relative gradient norm "
+            f"{fit.relative_gradient:.3g}, Hessian condition number {fit.curvature.condition_number:.3g}); "
+            f"{fit.advice()}"
+        )
     return (
         f"NOT converged after {result.epochs} epochs (relative gradient norm {fit.relative_gradient:.3g} > tol "
         f"{fit.tol:g}); {fit.advice()}"
@@ -77,6 +84,11 @@ def summary(fit):
             lines.append(
                 f"{label:<{width}} {stats.coefficients[i]:>14.7g} {stats.std_errors[i]:>11.4g} {t:>9} "
                 f"{p:>9} {stats.ci_low[i]:>14.7g} {stats.ci_high[i]:>14.7g}"
+            )
+        if fit.condition_number > 1e6:
+            lines.append(
+                f"note: with condition number {fit.condition_number:.3g}, the standard errors (and t, p, intervals) "
+                "of the intercept and of nearly collinear coefficients carry fewer digits than the coefficients"
             )
         if stats.exact:
             lines.append(
