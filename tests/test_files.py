@@ -83,3 +83,20 @@ def test_float32_default_tolerance_follows_the_condition_number():
     assert default_tol("float32", 1e4) == pytest.approx(1e-8)
     assert default_tol("float32", 1e8) == pytest.approx(1e-9)
     assert default_tol("float64", 1e8) == 1e-15
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_a_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # a process that has ended
+    (tmp_path / f".fit.json.{dead_pid}.abcd.tmp.json").write_text("half", encoding="utf-8")
+    (tmp_path / f".model.{dead_pid}.xyz").mkdir()
+    (tmp_path / f".fit.json.{os.getpid()}.live.tmp.json").write_text("mine", encoding="utf-8")
+    (tmp_path / ".fit.json.notes").write_text("not ours", encoding="utf-8")
+    files.write_json(tmp_path / "fit.json", {"a": 1})
+    files.remove_leftovers(tmp_path / "model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["fit.json", f".fit.json.{os.getpid()}.live.tmp.json", ".fit.json.notes"]
+    )

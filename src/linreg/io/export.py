@@ -19,7 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from linreg.errors import LinregError
-from linreg.io.files import check_output, umask
+from linreg.io.files import check_output, remove_leftovers, temporary_prefix, umask
 
 METADATA = "linreg.json"
 
@@ -111,7 +111,8 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
     check_destination(directory, force)
     found = _identity(directory)  # what was there when we started: to notice a concurrent writer
     try:
-        building = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        remove_leftovers(directory)
+        building = Path(tempfile.mkdtemp(prefix=temporary_prefix(directory), dir=directory.parent))
         building.chmod(0o777 & ~umask())  # mkdtemp makes it private; the export is an ordinary folder
     except OSError as error:
         raise LinregError(f"cannot write export folder {directory}: {error.strerror}") from None
@@ -148,7 +149,7 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
                 "(the other one is), export again to replace it"
             )
         if found is not None:
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.{os.getpid()}.", dir=directory.parent))
             os.replace(directory, old / directory.name)
         os.replace(building, directory)
     except OSError as error:

@@ -7,6 +7,8 @@ system, so a reader sees the old file or the new one, never a torn one.
 import contextlib
 import json
 import os
+import re
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -35,7 +37,8 @@ def atomic_path(path):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~umask()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+        remove_leftovers(path)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp" + path.suffix, dir=path.parent)
         os.close(fd)
         os.chmod(tmp, mode)  # mkstemp makes the file private (0600)
     except OSError as error:
@@ -48,6 +51,42 @@ def atomic_path(path):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def temporary_prefix(path):
+    """The start of the name of a temporary file or folder beside `path`: it
+    names `path` and this process, so that leftovers can be recognised."""
+    return f".{Path(path).name}.{os.getpid()}."
+
+
+def remove_leftovers(path):
+    """Remove what a killed run of linreg left beside `path`: temporary files
+    and folders named by `temporary_prefix` for a process that no longer runs
+    (a live one may be writing them right now)."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:old\.)?(\d+)\.")
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def umask():
