@@ -230,3 +230,74 @@ def test_epochs_beyond_the_counter_are_refused(tmp_path, capsys):
     assert main(["fit", str(path), "--target", "y", "--epochs", "99999999999999999999999"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "--epochs" in err[0]
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("a;b;y\n1;2;3\n2;1;4\n3;5;9\n4;3;8\n", ["separated by semicolons", "commas"]),
+        ("a\tb\ty\n1\t2\t3\n2\t1\t4\n3\t5\t9\n4\t3\t8\n", ["separated by tabs"]),
+        (",a,y\n0,1,2\n1,2,3\n2,3,5\n3,4,4\n", ["pandas index", "index=False"]),
+        ("intercept,b,y\n1,1,2\n2,2,3\n3,1,5\n4,1,4\n", ["'intercept'", "rename"]),
+        ("a,b,y\n9007199254740993,1,2\n9007199254740992,2,3\n9007199254740995,3,5\n9007199254740997,1,4\n",
+         ["line 2", "2**53"]),
+    ],
+    ids=["semicolons", "tabs", "pandas index", "intercept name", "beyond 2**53"],
+)
+def test_files_that_need_a_hint(tmp_path, capsys, text, fragments):
+    code, out, err, path = run_fit(tmp_path, capsys, text)
+    assert_one_error(code, out, err, *fragments)
+
+
+def test_a_fifo_is_refused_at_once_instead_of_hanging(tmp_path, capsys):
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)  # no writer: reading it would wait forever
+    code = main(["fit", str(fifo), "--target", "y"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(err) == 1 and "not a regular file" in err[0]
+
+
+def test_stdin_is_read_with_a_dash(tmp_path, capsys, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(GOOD.encode())))
+    assert main(["fit", "-", "--target", "y", "--quiet"]) == 0
+    assert "linreg fit: -, target 'y', 2 features, 5 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300])
+def test_tiny_and_huge_values_fit_like_their_rescaled_copy(tmp_path, capsys, scale):
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=40), rng.normal(size=40)
+    y = 2 * a - b + rng.normal(size=40)
+    outputs = []
+    for factor in (1.0, scale):
+        path = tmp_path / f"data{factor!r}.csv"
+        path.write_text("a,b,y\n" + "".join(f"{float(u * factor)!r},{float(v)!r},{float(w)!r}\n" for u, v, w in zip(a, b, y)))
+        out = tmp_path / f"fit{factor!r}.json"
+        assert main(["fit", str(path), "--target", "y", "--json", str(out), "--quiet"]) == 0
+        outputs.append(json.loads(out.read_text()))
+    capsys.readouterr()
+    plain, scaled = outputs
+    assert scaled["coefficients"]["a"] == pytest.approx(plain["coefficients"]["a"] / scale, rel=1e-10)
+    assert scaled["std_errors"]["a"] == pytest.approx(plain["std_errors"]["a"] / scale, rel=1e-10)
+    assert scaled["p_values"]["b"] == pytest.approx(plain["p_values"]["b"], rel=1e-8)
+
+
+def test_a_column_near_another_is_fitted_not_called_exact(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=50)
+    b = a + 1e-9 * rng.normal(size=50)
+    y = a + rng.normal(size=50)
+    path = tmp_path / "near.csv"
+    path.write_text("a,b,y\n" + "".join(f"{float(u)!r},{float(v)!r},{float(w)!r}\n" for u, v, w in zip(a, b, y)))
+    assert main(["fit", str(path), "--target", "y", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "linear combination" not in out and "condition number of the standardized data" in out
