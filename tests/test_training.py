@@ -187,3 +187,26 @@ def test_the_plain_loop_and_the_chunked_loop_take_the_same_steps():
     np.testing.assert_array_equal(result.history.loss[:-1], np.array(losses, np.float32))
     np.testing.assert_array_equal(plain.W.numpy(), chunked.W.numpy())
     np.testing.assert_array_equal(plain.b.numpy(), chunked.b.numpy())
+
+
+@pytest.mark.parametrize("rule", ["gd", "momentum", "cg"])
+def test_a_model_without_intercept_trains_a_line_through_the_origin(rule):
+    from linreg.analysis.curvature import hessian_vector_product
+    from linreg.core.optimizers import ConjugateGradients
+
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(80, 2)) + 3.0  # off-centre: an intercept would matter
+    y = x @ [1.5, -0.5] + 2.0 + rng.normal(size=80)
+    expected = np.linalg.lstsq(x, y, rcond=None)[0]  # through the origin
+    x, y = tf.constant(x), tf.constant(y)
+    model = LinearModel(2, dtype=tf.float64, intercept=False)
+    assert [v.name.split(":")[0] for v in model.trainable_variables] == ["W"]
+    optimizer = {
+        "gd": lambda: GradientDescent(model, 0.02),
+        "momentum": lambda: Momentum(model, 0.02, 0.5),
+        "cg": lambda: ConjugateGradients(model, lambda *v: hessian_vector_product(model, x, y, *v)),
+    }[rule]()
+    result = train(model, x, y, 0.02, 20_000, tol=1e-12, optimizer=optimizer, compile="none" if rule == "cg" else "auto")
+    assert result.converged
+    np.testing.assert_allclose(model.W.numpy(), expected, rtol=1e-8)
+    assert model.b.numpy() == 0.0

@@ -49,21 +49,23 @@ def largest_eigenvalue(x, y):
 FULL_HESSIAN_MAX_FEATURES = 100
 
 
-def hessian_vector_product(model, x, y, v_W, v_b):
+def hessian_vector_product(model, x, y, *v):
     """H·v for the loss of `model` on (x, y), without forming H.
 
     Two nested tapes again, as in `hessian`, but the outer one differentiates
     one number -- the gradient's component along v, g·v -- instead of every
     component of the gradient. The derivative of g·v with respect to the
     parameters is H·v: a whole matrix-vector product for the price of about
-    two gradients.
+    two gradients. `v` has one part per trainable variable: (v_W, v_b), or
+    (v_W,) for a model without an intercept.
     """
+    variables = model.trainable_variables
     with tf.GradientTape() as outer:
         with tf.GradientTape() as inner:
             loss = mean_squared_error(y, model(x))
-        dW, db = inner.gradient(loss, [model.W, model.b])
-        along_v = tf.reduce_sum(dW * v_W) + db * v_b
-    return outer.gradient(along_v, [model.W, model.b])
+        gradients = inner.gradient(loss, variables)
+        along_v = tf.add_n([tf.reduce_sum(g * u) for g, u in zip(gradients, v)])
+    return outer.gradient(along_v, variables)
 
 
 def power_iteration(apply, size, iterations=2000, rtol=1e-9, seed=0):

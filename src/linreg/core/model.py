@@ -19,13 +19,15 @@ class LinearModel(tf.Module):
     SavedModel know what to save.
     """
 
-    def __init__(self, n_features=1, W=0.0, b=0.0, dtype=tf.float32, name="linear_model"):
+    def __init__(self, n_features=1, W=0.0, b=0.0, dtype=tf.float32, intercept=True, name="linear_model"):
         super().__init__(name=name)
         # The starting guess. The loss of a linear model is one bowl with one
         # bottom, so no start can trap descent; a far start only takes longer.
         dtype = tf.as_dtype(dtype)
         self.W = tf.Variable(np.broadcast_to(np.asarray(W, dtype.as_numpy_dtype), [n_features]), name="W")
-        self.b = tf.Variable(np.asarray(b, dtype.as_numpy_dtype), name="b")
+        # Without an intercept (a line through the origin) b stays 0: a variable
+        # that is not trainable, so the tape ignores it and no step moves it.
+        self.b = tf.Variable(np.asarray(b if intercept else 0.0, dtype.as_numpy_dtype), trainable=intercept, name="b")
 
     def __call__(self, x):
         # matvec turns each row into x_i1·W_1 + ... + x_id·W_d; adding the

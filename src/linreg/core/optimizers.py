@@ -58,7 +58,7 @@ class Momentum(GradientDescent):
     def __init__(self, model, learning_rate, beta):
         super().__init__(model, learning_rate)
         self.beta = tf.Variable(beta, dtype=model.W.dtype, trainable=False, name="beta")
-        self.velocity = [tf.Variable(tf.zeros_like(v), trainable=False, name="velocity") for v in (model.W, model.b)]
+        self.velocity = [tf.Variable(tf.zeros_like(v), trainable=False, name="velocity") for v in model.trainable_variables]
 
     def direction(self, gradients):
         for velocity, gradient in zip(self.velocity, gradients):
@@ -120,8 +120,8 @@ class ConjugateGradients(GradientDescent):
 
     def __init__(self, model, hessian_vector_product, learning_rate=0.0):
         super().__init__(model, learning_rate)
-        self.hvp, self.n = hessian_vector_product, int(model.W.shape[0]) + 1
-        self.p = [tf.Variable(tf.zeros_like(v), trainable=False, name="direction") for v in (model.W, model.b)]
+        self.hvp, self.n = hessian_vector_product, sum(int(tf.size(v)) for v in model.trainable_variables)
+        self.p = [tf.Variable(tf.zeros_like(v), trainable=False, name="direction") for v in model.trainable_variables]
         self.g_squared = tf.Variable(tf.zeros([], model.W.dtype), trainable=False, name="g_squared")
         self.steps = tf.Variable(0, trainable=False, name="steps")
 

@@ -23,7 +23,7 @@ def loss_and_gradients(model, x, y):
     """
     with tf.GradientTape() as tape:
         loss = mean_squared_error(y, model(x))
-    return loss, tape.gradient(loss, [model.W, model.b])
+    return loss, tape.gradient(loss, model.trainable_variables)  # [W, b], or [W] without an intercept
 
 
 def train_step(model, optimizer, x, y):
@@ -41,6 +41,6 @@ def train_step(model, optimizer, x, y):
     plain descent, or a blend with past steps for momentum (optimizers.py).
     """
     loss, gradients = loss_and_gradients(model, x, y)
-    for variable, direction in zip([model.W, model.b], optimizer.direction(gradients)):
+    for variable, direction in zip(model.trainable_variables, optimizer.direction(gradients)):
         variable.assign_sub(optimizer.learning_rate * direction)
     return loss, gradients

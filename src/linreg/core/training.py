@@ -85,8 +85,8 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
     while (i < chunk) & (epoch < max_epochs) & (status == RUNNING):
         W, b = model.W.read_value(), model.b.read_value()
         # forward, backward, update
-        loss, (dW, db) = train_step(model, optimizer, x, y)
-        gradient_norm = tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+        loss, gradients = train_step(model, optimizer, x, y)
+        gradient_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients]))
         history = [h.write(i, value) for h, value in zip(history, (loss, gradient_norm, W, b))]
         # stopping rules
         first_loss = tf.where(epoch == 0, loss, first_loss)

@@ -32,8 +32,8 @@ _DRIVERS = {
 
 def _measure(model, x, y):
     """The loss and gradient norm where training ended (no step)."""
-    loss, (dW, db) = loss_and_gradients(model, x, y)
-    return loss, tf.sqrt(tf.reduce_sum(tf.square(dW)) + tf.square(db))
+    loss, gradients = loss_and_gradients(model, x, y)
+    return loss, tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients]))
 
 
 # Measured the same way as the epochs ran: on large data an eager measurement

@@ -76,7 +76,7 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
         from linreg.analysis.curvature import hessian_vector_product
 
         x, y = tf.constant(scaled.x, dtype), tf.constant(scaled.y, dtype)
-        extra["hessian_vector_product"] = lambda v_W, v_b: hessian_vector_product(model, x, y, v_W, v_b)
+        extra["hessian_vector_product"] = lambda *v: hessian_vector_product(model, x, y, *v)
         # It needs about d + 1 steps (a few times that after rounding), too few to repay compiling.
         compile = driver.resolve_compile(compile, len(scaled.y), scaled.x.shape[1], min(epochs, 4 * (scaled.x.shape[1] + 1)))
     rule = make(name, model, curvature.largest, curvature.smallest, learning_rate, **extra)
