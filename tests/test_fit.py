@@ -288,3 +288,38 @@ def test_categorical_columns_are_one_hot_coded_as_statsmodels_does(tmp_path, cap
     assert main(["predict", str(model), str(new)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "line 4, column 'city': level 'Bodø' was not seen in the fit" in err[0]
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_weights_and_no_intercept_match_statsmodels(tmp_path, capsys, intercept):
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(120, 2)) + 3.0
+    w = rng.uniform(0.2, 4.0, 120)
+    y = x @ [1.5, -2.0] + (4.0 if intercept else 0.0) + rng.normal(size=120) / np.sqrt(w)
+    path = tmp_path / "weighted.csv"
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["x1", "x2", "w", "y"])
+        writer.writerows([repr(float(a)), repr(float(b)), repr(float(c)), repr(float(d))] for (a, b), c, d in zip(x, w, y))
+    flags = ["--weights", "w"] + ([] if intercept else ["--no-intercept"])
+    model = tmp_path / "model"
+    result, captured = fit_json(tmp_path, capsys, path, *flags, "--export", str(model), "--quiet")
+    design = sm.add_constant(x) if intercept else x
+    ols = sm.WLS(y, design, weights=w).fit()
+    names = (["intercept"] if intercept else []) + ["x1", "x2"]
+    assert list(result["coefficients"]) == names and result["intercept"] is intercept and result["weights"] == "w"
+    np.testing.assert_allclose([result["coefficients"][n] for n in names], ols.params, rtol=1e-10)
+    np.testing.assert_allclose([result["std_errors"][n] for n in names], ols.bse, rtol=1e-9)
+    np.testing.assert_allclose([result["p_values"][n] for n in names], ols.pvalues, rtol=1e-6)
+    assert result["r_squared"] == pytest.approx(ols.rsquared, rel=1e-10)
+    assert result["adj_r_squared"] == pytest.approx(ols.rsquared_adj, rel=1e-10)
+    assert result["residual_sd"] == pytest.approx(math.sqrt(ols.scale), rel=1e-10)
+    assert result["diagnostics"]["f_statistic"] == pytest.approx(ols.fvalue, rel=1e-9)
+    assert result["diagnostics"]["log_likelihood"] == pytest.approx(ols.llf, rel=1e-10)
+    assert result["diagnostics"]["aic"] == pytest.approx(ols.aic, rel=1e-10)
+    # The export predicts with the same line (weights only shape the fit).
+    assert main(["predict", str(model), str(path)]) == 0
+    predicted = np.array(capsys.readouterr().out.split()[1:], float)
+    np.testing.assert_allclose(predicted, ols.predict(design), rtol=1e-9)

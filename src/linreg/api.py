@@ -120,7 +120,7 @@ def _one_of(value, choices):
     return isinstance(value, str) and value in choices
 
 
-def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress):
+def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept=True):
     if not _one_of(dtype, DTYPES):
         raise LinregError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if not (_one_of(optimizer, solve.METHODS) or _one_of(optimizer, optimizers.REGISTRY)):
@@ -135,6 +135,8 @@ def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, prog
         raise LinregError(f"tol must be a number of at least 0, not {tol!r}")
     if not _one_of(compile, driver.COMPILE_CHOICES):
         raise LinregError(f"compile must be one of {', '.join(driver.COMPILE_CHOICES)}, not {compile!r}")
+    if not (intercept is True or intercept is False):
+        raise LinregError(f"intercept must be True or False, not {intercept!r}")
     if not (progress is True or progress is False or progress == "auto"):
         raise LinregError(f"progress must be True, False or 'auto', not {progress!r}")
 
@@ -155,6 +157,8 @@ def fit(
     progress="auto",
     missing="error",
     categorical=None,
+    intercept=True,
+    weights=None,
     warn=None,
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
@@ -178,24 +182,29 @@ def fit(
                    null -- stops the fit) or "drop" (its row is left out)
     categorical:   feature columns to one-hot code (drop-first, levels sorted);
                    columns of text that is not numbers are coded anyway, with a note
+    intercept:     False for a fit through the origin (R² then as statsmodels
+                   defines it without a constant: against Σy², not Σ(y - ȳ)²)
+    weights:       observation weights (weighted least squares): a column's
+                   name (CSV, data frame) or an array of N positive numbers
     warn:          called with a warning's text (default: printed to stderr)
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
-    _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress)
+    _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept)
     features = [features] if isinstance(features, str) else features
     categorical = [categorical] if isinstance(categorical, str) else categorical
-    table = load_table(data, target, features, missing, categorical)
+    table = load_table(data, target, features, missing, categorical, weights)
     for note in table.notes:
         (warn or _print_note)(note)
-    scaled = standardize(table.x, table.y)
+    scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
     ortho = orthogonalize(scaled.x)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
     # columns are centred), so its eigenvalues are 2·s²/N for the singular
     # values s of x_s -- those of R -- and 2 for the intercept.
     s2 = 2.0 * ortho.singular_values**2 / len(scaled.y)
-    curvature = Curvature(max(s2[0], 2.0), min(s2[-1], 2.0), "from the singular values of the standardized data")
+    b2 = [2.0] if scaled.train_intercept else []  # the intercept's own curvature, when it is trained
+    curvature = Curvature(max([s2[0], *b2]), min([s2[-1], *b2]), "from the singular values of the standardized data")
     method = solve.resolve(optimizer)
     kappa = ortho.condition_number
     tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
@@ -293,8 +302,8 @@ class Fit:
         self.training_seconds, self.resumed_at = seconds, resumed_at
         self.features, self.target = list(table.features), table.target
         self.stats = ols.standardized_statistics(scaled, solution.W, solution.b)
-        self.diagnostics = diagnostics(scaled, solution.W, solution.b)
-        ls_W, ls_b = ols.least_squares(table.x, table.y)
+        self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights)
+        ls_W, ls_b = ols.least_squares(table.x, table.y, scaled.intercept, table.weights)
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)
         self.relative_difference = np.abs(self.stats.coefficients - reference) / np.maximum(
@@ -312,10 +321,12 @@ class Fit:
 
     @property
     def names(self):
-        return ["intercept", *self.features]
+        return ["intercept", *self.features] if self.scaled.intercept else list(self.features)
 
     def _by_name(self, values):
-        return {name: float(value) for name, value in zip(self.names, values)}
+        """{name: value} from an array ordered (intercept, features...)."""
+        first = 0 if self.scaled.intercept else 1  # no intercept: its slot (0) is left out
+        return {name: float(value) for name, value in zip(self.names, values[first:])}
 
     def _valid(self, what):
         if not self.converged:
@@ -364,7 +375,8 @@ class Fit:
         from scipy import stats
 
         half = stats.t.ppf(1 - alpha / 2, self.stats.df_residual) * self.stats.std_errors
-        return {n: (float(c - h), float(c + h)) for n, c, h in zip(self.names, self.stats.coefficients, half)}
+        low, high = self._by_name(self.stats.coefficients - half), self._by_name(self.stats.coefficients + half)
+        return {name: (low[name], high[name]) for name in self.names}
 
     r_squared = property(lambda self: self.stats.r_squared)
     adj_r_squared = property(lambda self: self.stats.adj_r_squared)
@@ -383,6 +395,8 @@ class Fit:
         W = self.solution.history_W(h.W.astype(np.float64))
         coefficients = np.array([_original(self.scaled, W_k, b_k) for W_k, b_k in zip(W, h.b)])
         coefficients[-1] = self.stats.coefficients
+        if not self.scaled.intercept:
+            coefficients = coefficients[:, 1:]
         return {
             "loss": h.loss.astype(np.float64),
             "gradient_norm": h.gradient_norm.astype(np.float64),
@@ -395,7 +409,7 @@ class Fit:
         mean at x) or "prediction" (for a new observation at x), also the
         1 - alpha interval: returns (prediction, low, high)."""
         x = _features(x, self.features, self.table.columns, self.table.categories)
-        mean = self.coefficients["intercept"] + x @ self.stats.coefficients[1:]
+        mean = self.stats.coefficients[0] + x @ self.stats.coefficients[1:]
         if interval is None:
             return mean
         self._valid("intervals")

@@ -118,7 +118,7 @@ class Diagnostics:
         return " ".join(notes)
 
 
-def diagnostics(scaled, W_s, b_s):
+def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
@@ -130,13 +130,15 @@ def diagnostics(scaled, W_s, b_s):
     x, y = scaled.x, scaled.y
     W_s = np.asarray(W_s, np.float64).reshape(-1)
     n, d = x.shape
-    df_model, df_resid = d, n - d - 1
+    constant = 1 if scaled.intercept else 0
+    df_model, df_resid = d, n - d - constant
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         residuals = y - (x @ W_s + float(b_s))  # standardized: σ_y times smaller
         ssr = float(residuals @ residuals)
-        centred = y - y.mean()
-        tss = float(centred @ centred)
+        # y is centred (weighted, with weights) with an intercept: the F test is
+        # against the intercept-only model; without one, against y = 0 (Σy²).
+        tss = float(y @ y)
         exact = is_exact(scaled, ssr)
 
         # F test against the intercept-only model.
@@ -153,9 +155,12 @@ def diagnostics(scaled, W_s, b_s):
         if exact:
             log_likelihood = math.inf
         else:
-            log_ssr = 2.0 * math.log(scaled.y_scale) + math.log(ssr)
+            # With weights: Σw·r² for the weights as given, and their own term (as statsmodels' WLS).
+            log_ssr = 2.0 * math.log(scaled.y_scale) + math.log(ssr) + math.log(scaled.weight_mean)
             log_likelihood = -n / 2.0 * (math.log(2.0 * math.pi) + log_ssr - math.log(n) + 1.0)
-        k = df_model + 1
+            if raw_weights is not None:
+                log_likelihood += 0.5 * float(np.sum(np.log(raw_weights)))
+        k = df_model + constant
         aic = -2.0 * log_likelihood + 2.0 * k
         bic = -2.0 * log_likelihood + math.log(n) * k
 
@@ -174,7 +179,13 @@ def diagnostics(scaled, W_s, b_s):
                 omnibus, omnibus_p = (float(v) for v in stats.normaltest(residuals))
 
         standardized = _ratio(np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False))
-        raw = _raw_condition_number(scaled)
+        if scaled.intercept and not scaled.weighted:
+            raw = _raw_condition_number(scaled)
+        else:  # statsmodels' number for its (weighted) design, [1, x] or x
+            design = np.column_stack([np.ones(n)] * constant + [raw_x])
+            if raw_weights is not None:
+                design = design * np.sqrt(raw_weights)[:, None]
+            raw = _ratio(np.linalg.svd(design, compute_uv=False))
 
     return Diagnostics(
         f_statistic=float(f_statistic),

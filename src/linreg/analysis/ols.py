@@ -14,7 +14,7 @@ def is_exact(scaled, rss_standardized):
     return rss_standardized <= EXACT_RTOL**2 * y_norm2
 
 
-def least_squares(x, y):
+def least_squares(x, y, intercept=True, weights=None):
     """The W and b that minimise the mean squared error, in closed form (float64).
 
     Standardizing first (data/scaling.py) removes the intercept from the
@@ -28,7 +28,7 @@ def least_squares(x, y):
     """
     from linreg.data.scaling import standardize
 
-    scaled = standardize(x, y)
+    scaled = standardize(x, y, intercept, weights)
     W_s = np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0]
     return scaled.coefficients(W_s, 0.0)
 
@@ -97,10 +97,10 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
     x, y = scaled.x, scaled.y
     W_s = np.asarray(W_s, np.float64)
     n, d = x.shape
-    df = n - (d + 1)
+    df = n - (d + 1 if scaled.intercept else d)
     residuals = y - (x @ W_s + b_s)
     rss = float(residuals @ residuals)
-    tss = float(y @ y)  # y_s has mean 0
+    tss = float(y @ y)  # y_s has (weighted) mean 0; without an intercept this is Σy², as statsmodels' R²
     exact = is_exact(scaled, rss)
     if exact:
         rss = 0.0
@@ -118,12 +118,16 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
     covariance[1:, 1:] = s2 * inverse
     covariance[0, 1:] = covariance[1:, 0] = -s2 * (inverse @ z)
     covariance[0, 0] = variances_s[0]
+    if not scaled.intercept:  # no intercept: its slot holds 0 and nothing varies
+        covariance[0, :] = covariance[:, 0] = 0.0
+        variances_s[0] = 0.0
     with np.errstate(over="ignore"):
         covariance *= np.outer(units, units)
     W, b = scaled.coefficients(W_s, b_s)
     coefficients = np.concatenate([[b], W])
     std_errors = np.sqrt(variances_s) * units
-    t = np.full_like(coefficients, np.nan) if exact else coefficients / std_errors
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 in the slot of an intercept left out
+        t = np.full_like(coefficients, np.nan) if exact else coefficients / std_errors
     from scipy import stats  # imported here: the demo never needs it, and it takes 0.4 s
 
     p_values = 2.0 * stats.t.sf(np.abs(t), df)
@@ -137,8 +141,9 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
         ci_low=coefficients - half_width,
         ci_high=coefficients + half_width,
         r_squared=r_squared,
-        adj_r_squared=1.0 - (1.0 - r_squared) * (n - 1) / df,
-        residual_sd=math.sqrt(s2) * scaled.y_scale,
+        adj_r_squared=1.0 - (1.0 - r_squared) * (n - 1 if scaled.intercept else n) / df,
+        # With weights, statsmodels' scale is Σ w·r²/df for the weights as given.
+        residual_sd=math.sqrt(s2 * scaled.weight_mean) * scaled.y_scale,
         n=n,
         df_residual=df,
         exact=exact,

@@ -77,6 +77,15 @@ def add_arguments(parser):
         "that is not numbers are coded anyway, with a note",
     )
     parser.add_argument(
+        "--no-intercept",
+        dest="intercept",
+        action="store_false",
+        help="fit a line through the origin (R² then as statsmodels defines it without a constant)",
+    )
+    parser.add_argument(
+        "--weights", metavar="COL", help="observation weights (weighted least squares) from this column"
+    )
+    parser.add_argument(
         "--missing",
         choices=("error", "drop"),
         default="error",
@@ -131,6 +140,8 @@ def run(args):
         progress=False if args.quiet else "auto",
         missing=args.missing,
         categorical=args.categorical,
+        intercept=args.intercept,
+        weights=args.weights,
     )
     print(fit.summary())
     # Outputs, each written whole or not at all. A fit that has not converged

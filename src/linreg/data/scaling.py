@@ -30,6 +30,15 @@ class Standardized:
     y_scale: float
     x: np.ndarray
     y: np.ndarray
+    intercept: bool = True  # False: a fit through the origin, nothing centred
+    weight_mean: float = 1.0  # the mean observation weight (1 when unweighted)
+    weighted: bool = False
+
+    @property
+    def train_intercept(self):
+        """Whether training moves b. With weights the intercept is taken out by
+        weighted centring instead: at the minimum b = 0 in these coordinates."""
+        return self.intercept and not self.weighted
 
     def coefficients(self, W, b):
         """Standardized-space (W, b) in the original units, float64.
@@ -43,7 +52,7 @@ class Standardized:
         return W, b
 
 
-def standardize(x, y):
+def standardize(x, y, intercept=True, weights=None):
     """Centre every column on its mean and divide by its standard deviation.
 
     Why gradient descent needs this: the learning rate is one number for all
@@ -60,12 +69,25 @@ def standardize(x, y):
 
     This is done once, in float64, before training; the coefficients are
     converted back to the original units afterwards (Standardized.coefficients).
+
+    Without an intercept nothing is centred (the fit must pass through the
+    origin) and columns are divided by their root mean square. With
+    observation weights w the means and spreads are weighted, and every row
+    is multiplied by √(w/mean w): the plain mean squared error of these rows
+    is the weighted one of the original rows (weighted least squares).
     """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
-    x_mean, x_scale, x_s = _standardize_columns(x, first_column=1)
-    y_mean, y_scale, y_s = _standardize_columns(y[:, None], first_column=0)
-    return Standardized(x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s[:, 0])
+    u = None if weights is None else np.asarray(weights, np.float64) / np.mean(weights)
+    x_mean, x_scale, x_s = _standardize_columns(x, first_column=1, centre=intercept, weights=u)
+    y_mean, y_scale, y_s = _standardize_columns(y[:, None], first_column=0, centre=intercept, weights=u)
+    if u is not None:
+        root = np.sqrt(u)
+        x_s, y_s = x_s * root[:, None], y_s * root[:, None]
+    return Standardized(
+        x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s[:, 0], intercept,
+        1.0 if weights is None else float(np.mean(weights)), weights is not None,
+    )  # fmt: skip
 
 
 class ScaleError(ValueError):
@@ -78,23 +100,25 @@ class ScaleError(ValueError):
         self.column, self.problem = column, problem
 
 
-def _standardize_columns(values, first_column):
+def _standardize_columns(values, first_column, centre=True, weights=None):
     # Means and standard deviations computed on columns divided by their
     # largest magnitude first: squares of 1e-300 would underflow to 0 and
     # sums of 1e307 overflow to infinity, while the scaled numbers are near 1.
+    u = np.ones(len(values)) if weights is None else weights  # mean 1
     with np.errstate(all="ignore"):
         peak = np.max(np.abs(values), axis=0)
         peak = np.where(peak > 0, peak, 1.0)
-        mean = (values / peak).mean(axis=0) * peak
+        mean = (u @ (values / peak)) / len(u) * peak if centre else np.zeros(values.shape[1])
         centred = values - mean
-        # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
-        # 1e-7 only, so the centred column keeps a remainder of that size;
-        # taking it out of the centred numbers leaves their mean at rounding.
-        shift = centred.mean(axis=0)
-        centred, mean = centred - shift, mean + shift
+        if centre:
+            # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
+            # 1e-7 only, so the centred column keeps a remainder of that size;
+            # taking it out of the centred numbers leaves their mean at rounding.
+            shift = (u @ centred) / len(u)
+            centred, mean = centred - shift, mean + shift
         spread = np.max(np.abs(centred), axis=0)
         spread = np.where(spread > 0, spread, 1.0)
-        scale = (centred / spread).std(axis=0) * spread
+        scale = np.sqrt((u @ (centred / spread) ** 2) / len(u)) * spread
         standardized = centred / scale
     for j in range(values.shape[1]):
         if not (np.all(np.isfinite(centred[:, j])) and math.isfinite(scale[j])):

@@ -31,6 +31,8 @@ class Table:
     categories: dict = field(default_factory=dict)
     columns: list = None  # the feature columns as the data names them (before coding)
     notes: list = field(default_factory=list)  # what the reader decided, for the user
+    weights: np.ndarray = None  # observation weights, or None
+    weights_column: str = None
 
 
 # What counts as a missing value in a CSV cell (and NaN in a frame or array).
@@ -168,7 +170,7 @@ def read_columns(path, columns, rows=None, missing="error"):
     return values, np.array([line for line, _ in body])
 
 
-def read_table(path, target, features=None, missing="error", categorical=None):
+def read_table(path, target, features=None, missing="error", categorical=None, weights=None):
     """Read `target` and `features` (default: every other column) from a CSV
     and check they can be fitted: numbers only (but for categorical columns),
     no constant feature, more rows than coefficients, no feature that is a
@@ -179,10 +181,14 @@ def read_table(path, target, features=None, missing="error", categorical=None):
     header, body = rows
     if target not in header:
         raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
-    features = [name for name in header if name != target] if features is None else list(features)
+    if weights is not None and (weights not in header or weights == target):
+        raise LinregError(f"{path} has no column {weights!r} for --weights besides the target; its columns are {', '.join(header)}")
+    features = [name for name in header if name not in (target, weights)] if features is None else list(features)
     _check_feature_names(features, header, target, str(path))
+    if weights in features:
+        raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of --features")
     if missing == "drop":
-        used = [header.index(name) for name in [target, *features]]
+        used = [header.index(name) for name in [target, *features, *([weights] if weights else [])]]
         body = [(line, cells) for line, cells in body if all(cells[i].strip().lower() not in MISSING for i in used)]
         if not body:
             raise LinregError(f"{path}: every row has a missing value in the columns used; nothing is left to fit")
@@ -192,8 +198,23 @@ def read_table(path, target, features=None, missing="error", categorical=None):
     numeric = dict(zip([f for f in features if f not in categories], values[:, 1:].T))
     x, names = encode({**numeric, **texts}, features, categories)
     table = Table(path, names, target, x, values[:, 0], lines, len(rows[1]) - len(lines), categories, features, notes)
+    if weights is not None:
+        table.weights, table.weights_column = read_columns(path, [weights], (header, body))[0][:, 0], weights
+    check_weights(table, str(path))
     check_fittable(table)
     return table
+
+
+def check_weights(table, source):
+    if table.weights is None:
+        return
+    w = table.weights
+    if w.shape != table.y.shape:
+        raise LinregError(f"{source}: {len(w)} weights for {len(table.y)} rows; give one weight per row")
+    bad = np.flatnonzero(~(np.isfinite(w) & (w > 0)))
+    if len(bad):
+        where = f"line {table.lines[bad[0]]}" if table.lines is not None else f"row {bad[0]}"
+        raise LinregError(f"{source}: {where}: weight {w[bad[0]]!r} is not a positive finite number")
 
 
 def find_categories(texts, requested, source):
@@ -258,7 +279,7 @@ def encode(columns, features, categories, where=lambda row: f"row {row}"):
     return np.column_stack(blocks), names
 
 
-def load(data, target=None, features=None, missing="error", categorical=None):
+def load(data, target=None, features=None, missing="error", categorical=None, weights=None):
     """A checked Table from what `linreg.fit` accepts: a CSV path, a data frame
     (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays.
     missing: "error" (a missing value stops the fit) or "drop" (its row is left out)."""
@@ -267,11 +288,27 @@ def load(data, target=None, features=None, missing="error", categorical=None):
     if isinstance(data, (str, Path)):
         if target is None:
             raise LinregError("target is required with a CSV file: name the column to predict")
-        return read_table(data, target, features, missing, categorical)
+        if weights is not None and not isinstance(weights, str):
+            raise LinregError("with a CSV file, weights is the name of its weights column")
+        return read_table(data, target, features, missing, categorical, weights)
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        return from_frame(data, target, features, missing, categorical)
+        named = isinstance(weights, str)
+        if named and weights not in [str(c) for c in data.columns]:
+            raise LinregError(f"the data frame has no weights column {weights!r}")
+        if named and features is None:
+            features = [str(c) for c in data.columns if str(c) not in (str(target), weights)]
+        table = from_frame(data, target, features, missing, categorical)
+        if weights is not None:
+            column = data[{str(c): c for c in data.columns}[weights]] if named else weights
+            table.weights, table.weights_column = _real_array(column, "weights"), weights if named else None
+        check_weights(table, "the data frame")
+        return table
     if isinstance(data, tuple) and len(data) == 2:
-        return from_arrays(*data, target=target, features=features, missing=missing)
+        table = from_arrays(*data, target=target, features=features, missing=missing)
+        if weights is not None:
+            table.weights = _real_array(weights, "weights")
+        check_weights(table, "arrays")
+        return table
     raise LinregError(
         f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
     )
@@ -337,6 +374,15 @@ def from_arrays(x, y, target=None, features=None, missing="error"):
     if len(features) != x.shape[1]:
         raise LinregError(f"features names {len(features)} columns but x has {x.shape[1]}")
     return _checked(Table("arrays", features, target or "y", x, y, None), "row", missing)
+
+
+def _real_array(values, what):
+    try:
+        if np.iscomplexobj(values):
+            raise TypeError
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise LinregError(f"{what} must be numbers") from None
 
 
 def _numeric(values):

@@ -68,7 +68,7 @@ class Solution:
 
 
 def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
-    model = LinearModel(scaled.x.shape[1], dtype=dtype)
+    model = LinearModel(scaled.x.shape[1], dtype=dtype, intercept=scaled.train_intercept)
     extra = {}
     if name == "cg":
         import tensorflow as tf
@@ -98,7 +98,7 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
 
 def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
     d = scaled.x.shape[1]
-    model = LinearModel(d, dtype=dtype)
+    model = LinearModel(d, dtype=dtype, intercept=scaled.train_intercept)
     # Every direction of the round bowl has curvature 2: rate 1/2 lands in one step.
     rule = optimizers.GradientDescent(model, 0.5 if learning_rate == "auto" else learning_rate)
     # A few epochs suffice, so compiling would not pay (driver.resolve_compile).

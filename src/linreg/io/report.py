@@ -56,6 +56,7 @@ def summary(fit):
     table, stats, result = fit.table, fit.stats, fit.result
     n, d = table.x.shape
     labels = fit.names
+    first = 0 if fit.scaled.intercept else 1  # the arrays' slot 0 is the intercept
     width = max(12, *(len(label) for label in labels))
     resumed = "" if fit.resumed_at is None else f" (resumed from a checkpoint at epoch {fit.resumed_at})"
     lines = [
@@ -75,10 +76,10 @@ def summary(fit):
             "intervals are shown",
             f"{'':<{width}} {'coef (not converged)':>22}",
         ]
-        lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients)]
+        lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients[first:])]
     else:
         lines.append(f"{'':<{width}} {'coef':>14} {'std err':>11} {'t':>9} {'P>|t|':>9} {'[0.025':>14} {'0.975]':>14}")
-        for i, label in enumerate(labels):
+        for i, label in enumerate(labels, start=first):
             t = "—" if stats.exact else f"{stats.t[i]:.3f}"
             p = "—" if stats.exact else f"{stats.p_values[i]:.3g}"
             lines.append(
@@ -107,8 +108,8 @@ def summary(fit):
         "gradient descent beside the closed-form least-squares solution (float64):",
         f"{'':<{width}} {'gradient descent':>22} {'least squares':>22} {'rel. difference':>16}",
     ]
-    reference = list(fit.least_squares.values())
-    for i, label in enumerate(labels):
+    reference = [None] * first + list(fit.least_squares.values())
+    for i, label in enumerate(labels, start=first):
         lines.append(
             f"{label:<{width}} {stats.coefficients[i]:>22.15g} {reference[i]:>22.15g} "
             f"{fit.relative_difference[i]:>16.3g}"
@@ -147,12 +148,16 @@ def document(fit):
     stats = fit.stats
     valid = fit.converged
 
+    first = 0 if fit.scaled.intercept else 1
+
     def by_name(values):
-        return {name: _finite_or_none(v) for name, v in zip(fit.names, values)} if valid else None
+        return {name: _finite_or_none(v) for name, v in zip(fit.names, values[first:])} if valid else None
 
     return {
         "target": fit.target,
         "features": fit.features,
+        "intercept": fit.scaled.intercept,
+        "weights": fit.table.weights_column,
         "converged": fit.converged,
         "exact_fit": stats.exact,
         "estimated_digits": fit.estimated_digits,
@@ -160,7 +165,7 @@ def document(fit):
         "std_errors": by_name(stats.std_errors),
         "t": by_name(stats.t),
         "p_values": by_name(stats.p_values),
-        "ci_95": {n: [float(lo), float(hi)] for n, lo, hi in zip(fit.names, stats.ci_low, stats.ci_high)}
+        "ci_95": {n: [float(lo), float(hi)] for n, lo, hi in zip(fit.names, stats.ci_low[first:], stats.ci_high[first:])}
         if valid
         else None,
         "r_squared": stats.r_squared,
