@@ -177,3 +177,28 @@ def test_intervals_match_statsmodels_get_prediction(exported, tmp_path, capsys, 
     written = np.genfromtxt(out, delimiter=",", names=True)
     assert written.dtype.names == ("prediction", "lower", "upper")
     np.testing.assert_allclose(written["lower"], frame[f"{prefix}_lower"], **close)
+
+
+def test_a_concurrent_export_to_the_same_folder_is_an_error_not_a_silent_loss(exported, tmp_path, monkeypatch):
+    import shutil
+
+    import tensorflow as tf
+
+    from linreg.io import export as export_module
+
+    folder, model, data, _, _ = exported
+    target = tmp_path / "shared"
+    real_save = tf.saved_model.save
+
+    def save_while_another_run_finishes(*args, **kwargs):
+        real_save(*args, **kwargs)
+        shutil.copytree(model, target)  # the other run's export lands first
+
+    import linreg
+
+    fit = linreg.fit(str(data), "price", progress=False)
+    monkeypatch.setattr(export_module.tf.saved_model, "save", save_while_another_run_finishes)
+    with pytest.raises(linreg.LinregError, match="another run wrote"):
+        fit.export(target)
+    assert json.loads((target / "linreg.json").read_text(encoding="utf-8"))["features"] == NAMES  # theirs, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # nothing of ours left behind

@@ -226,3 +226,19 @@ def test_a_checkpoint_made_for_other_settings_is_refused(tmp_path):
         assert code == 2
         assert len(err.splitlines()) == 1 and err.startswith(f"error: checkpoint folder {ck} "), err
     assert (ck / "checkpoint").read_text() == index and not (tmp_path / "other.json").exists()
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_tensorflow_imports_is_one_line(tmp_path, signum, code):
+    data = tmp_path / "d.csv"
+    data.write_text("a,y\n1,2\n2,3.5\n3,6\n4,8.1\n", encoding="utf-8")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "linreg", "fit", str(data), "--target", "y"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    time.sleep(0.4)  # well inside TensorFlow's import
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == code
+    assert err == "error: interrupted\n" and out == ""
