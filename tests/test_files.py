@@ -100,3 +100,26 @@ def test_leftovers_of_a_killed_run_are_removed_and_a_live_ones_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["fit.json", f".fit.json.{os.getpid()}.live.tmp.json", ".fit.json.notes"]
     )
+
+
+def test_progress_refreshes_on_a_terminal_and_stays_silent_elsewhere():
+    import io
+
+    from linreg.io import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert progress.wanted("auto", Terminal()) and not progress.wanted("auto", io.StringIO())
+    assert not progress.wanted(False, Terminal())
+    screen = Terminal()
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.standard_normal((50, 1)))
+    y = tf.constant(rng.standard_normal(50))
+    model = LinearModel(1, dtype=tf.float64)
+    bar = progress.Progress(3000, stream=screen)
+    driver.train(model, GradientDescent(model, 0.1), x, y, 3000, compile="none", listeners=[bar], patience=10**9)
+    text = screen.getvalue()
+    assert "epoch " in text and "/3000" in text and "loss " in text and "relative gradient" in text
+    assert "epochs/s" in text
