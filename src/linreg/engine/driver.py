@@ -8,7 +8,6 @@ SIGINT/SIGTERM. docs/engine.md explains the modes and where the constants
 below were measured.
 """
 import math
-import time
 import weakref
 from dataclasses import dataclass
 
