@@ -86,6 +86,12 @@ def summary(fit):
                 f"{label:<{width}} {stats.coefficients[i]:>14.7g} {stats.std_errors[i]:>11.4g} {t:>9} "
                 f"{p:>9} {stats.ci_low[i]:>14.7g} {stats.ci_high[i]:>14.7g}"
             )
+        if fit.estimated_digits < 2:
+            lines.append(
+                f"note: expect about {fit.estimated_digits:.1f} correct digits: these coefficients may be far from the "
+                "least-squares solution of exact arithmetic (see the comparison below)"
+                + ("; float64 (--dtype float64) gives more" if fit.dtype == "float32" else "")
+            )
         if fit.condition_number > 1e6:
             lines.append(
                 f"note: with condition number {fit.condition_number:.3g}, the standard errors (and t, p, intervals) "
