@@ -56,7 +56,6 @@ FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
 # on the standardized data). A float32 fit expected to give fewer than
 # FEW_DIGITS gets a warning that suggests float64.
 EPSILON = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
-FLOAT32_EPSILON = EPSILON["float32"]
 FEW_DIGITS = 5
 MAX_DIGITS = -math.log10(EPSILON["float64"])
 
@@ -246,7 +245,7 @@ def fit(
         solution = solve.train_direct(method, scaled, curvature, DTYPES[dtype], learning_rate, **run)
     seconds = time.perf_counter() - started
     return Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
-               resumed_at=None if checkpoints is None else checkpoints.restored_from)
+               resumed_at=None if checkpoints is None else checkpoints.restored_from, ortho=ortho)
 
 
 def _offset(scaled):
@@ -294,15 +293,16 @@ class Fit:
     """
 
     def __init__(self, table, scaled, curvature, condition_number, solution, optimizer_name, dtype, tol, seconds,
-                 resumed_at=None):
+                 resumed_at=None, ortho=None):
         self.table, self.scaled, self.curvature = table, scaled, curvature
         self.condition_number = condition_number  # κ of the standardized data (the Hessian's is its square)
         self.solution, self.result, self.optimizer = solution, solution.result, solution.optimizer
         self.optimizer_name, self.method, self.dtype, self.tol = optimizer_name, solution.method, dtype, tol
         self.training_seconds, self.resumed_at = seconds, resumed_at
         self.features, self.target = list(table.features), table.target
-        self.stats = ols.standardized_statistics(scaled, solution.W, solution.b)
-        self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights)
+        R, singular_values = (None, None) if ortho is None else (ortho.R, ortho.singular_values)
+        self.stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)
+        self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values)
         ls_W, ls_b = ols.least_squares(table.x, table.y, scaled.intercept, table.weights)
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)

@@ -118,7 +118,7 @@ class Diagnostics:
         return " ".join(notes)
 
 
-def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None):
+def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
@@ -178,7 +178,9 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None):
             else:
                 omnibus, omnibus_p = (float(v) for v in stats.normaltest(residuals))
 
-        standardized = _ratio(np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False))
+        if singular_values is None:  # a fit passes those of its orthogonalization
+            singular_values = np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False)
+        standardized = _ratio(singular_values)
         if scaled.intercept and not scaled.weighted:
             raw = _raw_condition_number(scaled)
         else:  # statsmodels' number for its (weighted) design, [1, x] or x

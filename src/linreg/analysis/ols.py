@@ -78,7 +78,7 @@ def ols_statistics(x, y, W, b, confidence=0.95):
     return standardized_statistics(scaled, W_s, b_s, confidence)
 
 
-def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
+def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
     """The statistics of the fit (W_s, b_s) on standardized data, in original units.
 
     The textbook formulas, in float64, on the standardized data x_s, y_s:
@@ -106,8 +106,9 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95):
         rss = 0.0
     s2 = rss / df
     # QR first: R (d x d) has the same singular values and right singular
-    # vectors as the N x d matrix, and its SVD is cheap.
-    _, singular, Vt = np.linalg.svd(np.linalg.qr(x, mode="r"))
+    # vectors as the N x d matrix, and its SVD is cheap. (A fit passes the R
+    # it orthogonalized with, rather than factor the data a second time.)
+    _, singular, Vt = np.linalg.svd(np.linalg.qr(x, mode="r") if R is None else R)
     inverse = (Vt.T / singular**2) @ Vt
     z = scaled.x_mean / scaled.x_scale
     variances_s = np.concatenate([[1.0 / n + z @ inverse @ z], np.diag(inverse)]) * s2
