@@ -60,7 +60,8 @@ FEW_DIGITS = 5
 MAX_DIGITS = -math.log10(EPSILON["float64"])
 
 
-def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0, offset=1.0):
+def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0, offset=1.0,
+                     streamed=False):
     """Correct significant digits to expect of the weights as a whole (0 to about 15.7):
     -log10 of their error's norm over their norm, in standardized units. A
     coefficient much smaller than the others can have fewer correct digits.
@@ -81,12 +82,15 @@ def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, res
         other. (After orthogonalizing κ(H) = 1 and refinement removes it.)
     """
     eps, offset = EPSILON[dtype], max(offset, 1.0)
+    # From streamed statistics (the cross-products xᵀx) the data's rounding is
+    # amplified by κ², as in the normal equations: the products square κ.
+    rounding = condition_number * condition_number if streamed else condition_number
     if method == "orthogonal":
-        error = condition_number * EPSILON["float64"] * offset
+        error = rounding * EPSILON["float64"] * offset
         if dtype == "float32":
             error += condition_number * eps * residual_ratio
     else:
-        error = condition_number * eps * offset + condition_number * condition_number * relative_gradient
+        error = rounding * eps * offset + condition_number * condition_number * relative_gradient
     if not math.isfinite(error) or error >= 1:
         return 0.0
     return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
@@ -158,6 +162,8 @@ def fit(
     categorical=None,
     intercept=True,
     weights=None,
+    engine="auto",
+    batch_rows=None,
     warn=None,
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
@@ -185,18 +191,34 @@ def fit(
                    defines it without a constant: against Σy², not Σ(y - ȳ)²)
     weights:       observation weights (weighted least squares): a column's
                    name (CSV, data frame) or an array of N positive numbers
+    engine:        where the data lives while fitting (a file, folder or glob
+                   of CSV or Parquet files; frames and arrays are in memory):
+                   "memory" (the rows in memory), "moments" (one streamed pass
+                   gathers the sufficient statistics, training runs on them),
+                   "stream" (every epoch streams the files), or "auto"
+                   (default: memory when the data fits in half the available
+                   memory, otherwise moments). With TF_CONFIG naming several
+                   workers, this process is one of them (engine/cluster.py).
+    batch_rows:    rows per batch read from files (default: about 64 MiB of
+                   numbers); what a streamed engine holds at a time
     warn:          called with a warning's text (default: printed to stderr)
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
     _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept)
+    if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, numbers.Integral) or batch_rows < 1):
+        raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
     features = [features] if isinstance(features, str) else features
     categorical = [categorical] if isinstance(categorical, str) else categorical
-    table = load_table(data, target, features, missing, categorical, weights)
-    for note in table.notes:
-        (warn or _print_note)(note)
-    scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
+    engine, source, cluster = _plan(data, engine, target, weights, categorical, optimizer)
+    if engine == "memory":
+        table = _in_memory(data, source, target, features, missing, categorical, weights)
+        for note in table.notes:
+            (warn or _print_note)(note)
+        scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
+    else:
+        table, scaled = _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows)
     ortho = orthogonalize(scaled.x)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
     # columns are centred), so its eigenvalues are 2·s²/N for the singular
@@ -204,7 +226,7 @@ def fit(
     s2 = 2.0 * ortho.singular_values**2 / len(scaled.y)
     b2 = [2.0] if scaled.train_intercept else []  # the intercept's own curvature, when it is trained
     curvature = Curvature(max([s2[0], *b2]), min([s2[-1], *b2]), "from the singular values of the standardized data")
-    method = solve.resolve(optimizer)
+    method = solve.resolve(optimizer) if engine != "stream" else ("nesterov" if optimizer == "auto" else optimizer)
     kappa = ortho.condition_number
     tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
     if dtype == "float32" and (message := float32_warning(method, kappa)):
@@ -233,19 +255,150 @@ def fit(
             "optimizer": method,
             "learning_rate": learning_rate,
             "tol": tol,
-            "compile": compile if compile != "auto" else driver.resolve_compile(compile, *table.x.shape, epochs),
+            "compile": compile if compile != "auto" else driver.resolve_compile(compile, *scaled.x.shape, epochs),
+            "engine": engine,
+            "rows": scaled.rows,
         }
-        checkpoints = Checkpoints(checkpoint, settings)
+        checkpoints = Checkpoints(checkpoint, settings, writer=cluster.is_chief)
 
     started = time.perf_counter()
     run = dict(epochs=epochs, tol=tol, compile=compile, listeners=listeners, checkpoints=checkpoints)
-    if method == "orthogonal":
+    if engine == "stream":
+        solution = _train_streamed(method, source, target, table, weights, missing, scaled, curvature, cluster,
+                                   DTYPES[dtype], learning_rate, batch_rows=batch_rows, **run)
+    elif method == "orthogonal":
         solution = solve.train_orthogonal(scaled, ortho, DTYPES[dtype], learning_rate, **run)
     else:
         solution = solve.train_direct(method, scaled, curvature, DTYPES[dtype], learning_rate, **run)
     seconds = time.perf_counter() - started
-    return Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
-               resumed_at=None if checkpoints is None else checkpoints.restored_from, ortho=ortho)
+    if cluster.size > 1:
+        # Every worker trained on the same numbers in the same order, so all hold
+        # the same coefficients; checked bit for bit, never assumed.
+        rows = cluster.gather(np.append(solution.W, solution.b))
+        if not np.all(rows == rows[0]):
+            raise LinregError("the workers' coefficients differ; their TensorFlow or numpy versions may differ")
+    result = Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
+                 resumed_at=None if checkpoints is None else checkpoints.restored_from, ortho=ortho)
+    result.engine, result.cluster = engine, cluster
+    return result
+
+
+ENGINES = ("auto", "memory", "moments", "stream")
+# "auto" keeps the rows in memory when the reader's copy (about this many times
+# the CSV's bytes, measured, or 8 bytes a number for Parquet, times 4) takes at
+# most this share of the memory available.
+CSV_MEMORY_FACTOR, PARQUET_MEMORY_FACTOR, MEMORY_SHARE = 13, 4, 0.5
+
+
+def _plan(data, engine, target, weights, categorical, optimizer):
+    """(engine, source, cluster): which engine reads `data`, from where, on how many workers."""
+    from linreg.engine import cluster as clusters
+
+    if not _one_of(engine, ENGINES):
+        raise LinregError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    workers = clusters.current()
+    is_path = isinstance(data, (str, Path)) and str(data) != "-"
+    if not is_path:
+        if engine in ("moments", "stream") or workers.size > 1:
+            raise LinregError(
+                f"engine {engine if engine != 'auto' else 'moments'} streams files: give a CSV or Parquet path (a file, "
+                "a folder or a glob); data frames, arrays and standard input are fitted in memory"
+            )
+        return "memory", None, workers
+    if target is None:
+        raise LinregError("target is required with a CSV file: name the column to predict")
+    if weights is not None and not isinstance(weights, str):
+        raise LinregError("with a file, weights is the name of its weights column")
+    from linreg.data import stream
+    from linreg.engine.streamed import MAX_MOMENTS_FEATURES
+
+    source = stream.open_source(data)
+    if engine == "auto":
+        if workers.size > 1:
+            engine = "moments"
+        else:
+            factor = CSV_MEMORY_FACTOR if source.format == "csv" else PARQUET_MEMORY_FACTOR * 8 * len(source.header)
+            need = factor * (source.bytes if source.format == "csv" else stream.count_rows(source))
+            engine = "memory" if need <= MEMORY_SHARE * _available_memory() else "moments"
+        if engine == "moments" and len(source.header) - 1 > MAX_MOMENTS_FEATURES:
+            engine = "stream"
+    if engine == "memory" and workers.size > 1:
+        raise LinregError("several workers (TF_CONFIG) share the data with --engine moments or stream, not memory")
+    if engine != "memory":
+        if categorical:
+            raise LinregError(
+                f"engine {engine} reads numeric columns only; one-hot code {categorical[0]!r} in the files, "
+                "or use --engine memory"
+            )
+        if engine == "stream" and optimizer not in ("auto", "gd", "momentum", "nesterov"):
+            raise LinregError(f"engine stream trains with gd, momentum or nesterov (default), not {optimizer}")
+    return engine, source, workers
+
+
+def _available_memory():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def _in_memory(data, source, target, features, missing, categorical, weights):
+    """The checked Table: a single CSV through data/table.py (which also codes
+    text columns), other files through the streaming reader, concatenated."""
+    if source is None or (source.format == "csv" and len(source.paths) == 1):
+        return load_table(source.paths[0] if source is not None else data, target, features, missing, categorical, weights)
+    from linreg.data import stream
+    from linreg.data.table import Table, check_fittable, check_weights
+
+    if categorical:
+        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
+    features = stream.check_columns(source, target, features, weights)
+    parts = list(stream.batches(source, target, features, weights, missing))
+    x = np.concatenate([p.x for p in parts]) if parts else np.zeros((0, len(features)))
+    y = np.concatenate([p.y for p in parts]) if parts else np.zeros(0)
+    table = Table(source.describe(), features, target, x, y, None, sum(p.dropped for p in parts), columns=features)
+    if weights is not None:
+        table.weights, table.weights_column = np.concatenate([p.w for p in parts]), weights
+    check_weights(table, source.describe())
+    check_fittable(table)
+    return table
+
+
+def _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows=None):
+    """(table, scaled) from one streamed pass: the statistics, checked, as pseudo-rows."""
+    from linreg.data import moments as statistics
+    from linreg.data import stream
+    from linreg.data.table import Table
+    from linreg.engine.streamed import gather_moments
+
+    features = stream.check_columns(source, target, features, weights)
+    moments, dropped = gather_moments(source, target, features, weights, missing, cluster, batch_rows)
+    if moments.rows == 0 and dropped:
+        raise LinregError(f"{source.describe()}: every row has a missing value in the columns used; nothing is left to fit")
+    scaled = statistics.problem(moments, features, target, intercept, weights is not None, source.describe())
+    table = Table(source.describe(), features, target, None, None, None, dropped, columns=features,
+                  weights_column=weights)
+    table.log_weights = moments.log_weights if weights is not None else None
+    return table, scaled
+
+
+def _train_streamed(method, source, target, table, weights, missing, scaled, curvature, cluster, dtype, learning_rate,
+                    epochs, tol, compile, listeners, checkpoints, batch_rows=None):
+    """Descent with an epoch per pass over the files (engine/streamed.py)."""
+    from linreg.engine.streamed import StreamedEpochs, diverged
+
+    model = LinearModel(scaled.x.shape[1], dtype=dtype, intercept=scaled.train_intercept)
+    rule = solve.make(method, model, curvature.largest, curvature.smallest, learning_rate)
+    epochs_run = StreamedEpochs(model, rule, source, target, table.features, weights, missing, scaled, cluster, tol,
+                                batch_rows)
+    result = driver.loop(model, rule, epochs_run.run, epochs_run.measure, diverged(rule), epochs, "stream",
+                         listeners, checkpoints=checkpoints, patience=solve.patience_for(curvature.condition_number))
+    return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1,
+                          lambda rows: rows)
 
 
 def _offset(scaled):
@@ -299,11 +452,16 @@ class Fit:
         self.solution, self.result, self.optimizer = solution, solution.result, solution.optimizer
         self.optimizer_name, self.method, self.dtype, self.tol = optimizer_name, solution.method, dtype, tol
         self.training_seconds, self.resumed_at = seconds, resumed_at
+        self.engine, self.cluster = "memory", None
         self.features, self.target = list(table.features), table.target
         R, singular_values = (None, None) if ortho is None else (ortho.R, ortho.singular_values)
         self.stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)
-        self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values)
-        ls_W, ls_b = ols.least_squares(table.x, table.y, scaled.intercept, table.weights)
+        self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values,
+                                       getattr(table, "log_weights", None))
+        if table.x is not None:
+            ls_W, ls_b = ols.least_squares(table.x, table.y, scaled.intercept, table.weights)
+        else:  # streamed: the closed form from the statistics' pseudo-rows
+            ls_W, ls_b = scaled.coefficients(np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0], 0.0)
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)
         self.relative_difference = np.abs(self.stats.coefficients - reference) / np.maximum(
@@ -312,7 +470,8 @@ class Fit:
         norms = self.result.history.gradient_norm
         self.relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
         self.estimated_digits = estimated_digits(
-            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats), _offset(scaled)
+            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats), _offset(scaled),
+            streamed=scaled.represents is not None,
         )
         # The model as it is exported: the final float64 coefficients in the standardized space.
         self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)

@@ -118,27 +118,31 @@ class Diagnostics:
         return " ".join(notes)
 
 
-def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None):
+def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
     Never raises or warns on account of the numbers (an exact fit, few rows):
     what cannot be computed is inf or nan, as described in Diagnostics.
+    Fitted from streamed statistics (scaled.represents), the residuals
+    themselves were never held, so the tests of their shape are nan; Σ log w
+    comes as `log_weights` instead of the weights.
     """
     from scipy import stats  # imported here, as in ols.py: it takes 0.4 s
 
     x, y = scaled.x, scaled.y
     W_s = np.asarray(W_s, np.float64).reshape(-1)
-    n, d = x.shape
+    n, d = scaled.rows, x.shape[1]
+    streamed = scaled.represents is not None
     constant = 1 if scaled.intercept else 0
     df_model, df_resid = d, n - d - constant
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         residuals = y - (x @ W_s + float(b_s))  # standardized: σ_y times smaller
-        ssr = float(residuals @ residuals)
+        ssr = scaled.multiplicity * float(residuals @ residuals)
         # y is centred (weighted, with weights) with an intercept: the F test is
         # against the intercept-only model; without one, against y = 0 (Σy²).
-        tss = float(y @ y)
+        tss = scaled.multiplicity * float(y @ y)
         exact = is_exact(scaled, ssr)
 
         # F test against the intercept-only model.
@@ -158,14 +162,14 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
             # With weights: Σw·r² for the weights as given, and their own term (as statsmodels' WLS).
             log_ssr = 2.0 * math.log(scaled.y_scale) + math.log(ssr) + math.log(scaled.weight_mean)
             log_likelihood = -n / 2.0 * (math.log(2.0 * math.pi) + log_ssr - math.log(n) + 1.0)
-            if raw_weights is not None:
-                log_likelihood += 0.5 * float(np.sum(np.log(raw_weights)))
+            if raw_weights is not None or log_weights is not None:
+                log_likelihood += 0.5 * (float(np.sum(np.log(raw_weights))) if log_weights is None else log_weights)
         k = df_model + constant
         aic = -2.0 * log_likelihood + 2.0 * k
         bic = -2.0 * log_likelihood + math.log(n) * k
 
         # The shape of the residuals: unit-free, so the standardized ones do.
-        if exact:
+        if exact or streamed:
             dw = omnibus = omnibus_p = jb = jb_p = skew = kurtosis = math.nan
         else:
             dw = float(np.sum(np.diff(residuals) ** 2) / ssr)
@@ -183,6 +187,8 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         standardized = _ratio(singular_values)
         if scaled.intercept and not scaled.weighted:
             raw = _raw_condition_number(scaled)
+        elif raw_x is None:
+            raw = math.nan  # streamed: the raw design was never held
         else:  # statsmodels' number for its (weighted) design, [1, x] or x
             design = np.column_stack([np.ones(n)] * constant + [raw_x])
             if raw_weights is not None:

@@ -10,7 +10,7 @@ import numpy as np
 def is_exact(scaled, rss_standardized):
     """Whether residuals with this sum of squares (standardized) are zero to rounding."""
     # ‖y‖² in standardized units: ‖y - ȳ‖² + N·ȳ², over σ_y².
-    y_norm2 = float(scaled.y @ scaled.y) + len(scaled.y) * (scaled.y_mean / scaled.y_scale) ** 2
+    y_norm2 = scaled.multiplicity * float(scaled.y @ scaled.y) + scaled.rows * (scaled.y_mean / scaled.y_scale) ** 2
     return rss_standardized <= EXACT_RTOL**2 * y_norm2
 
 
@@ -96,11 +96,12 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
     """
     x, y = scaled.x, scaled.y
     W_s = np.asarray(W_s, np.float64)
-    n, d = x.shape
+    n, d = scaled.rows, x.shape[1]
     df = n - (d + 1 if scaled.intercept else d)
     residuals = y - (x @ W_s + b_s)
-    rss = float(residuals @ residuals)
-    tss = float(y @ y)  # y_s has (weighted) mean 0; without an intercept this is Σy², as statsmodels' R²
+    # (Sums over pseudo-rows times their multiplicity are sums over the data.)
+    rss = scaled.multiplicity * float(residuals @ residuals)
+    tss = scaled.multiplicity * float(y @ y)  # y_s has (weighted) mean 0; without an intercept this is Σy², as statsmodels' R²
     exact = is_exact(scaled, rss)
     if exact:
         rss = 0.0
@@ -108,7 +109,8 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
     # QR first: R (d x d) has the same singular values and right singular
     # vectors as the N x d matrix, and its SVD is cheap. (A fit passes the R
     # it orthogonalized with, rather than factor the data a second time.)
-    _, singular, Vt = np.linalg.svd(np.linalg.qr(x, mode="r") if R is None else R)
+    R = (np.linalg.qr(x, mode="r") if R is None else R) * math.sqrt(scaled.multiplicity)
+    _, singular, Vt = np.linalg.svd(R)
     inverse = (Vt.T / singular**2) @ Vt
     z = scaled.x_mean / scaled.x_scale
     variances_s = np.concatenate([[1.0 / n + z @ inverse @ z], np.diag(inverse)]) * s2

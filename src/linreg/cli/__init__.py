@@ -80,6 +80,16 @@ def main(argv=None):
         if previous is not signal.SIG_IGN:  # an ignored SIGTERM stays ignored
             signal.signal(signal.SIGTERM, raise_interrupted)
         args = build_parser().parse_args(argv)
+        args.argv = argv
+        if getattr(args, "workers", 1) > 1:  # the launcher itself never imports TensorFlow
+            return args.launch(args)
+        if os.environ.get("TF_CONFIG"):
+            # A worker: TensorFlow's C++ logs every aborted collective on stderr,
+            # where the user should see only our one line.
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        if os.environ.get("LINREG_PIN_CORES") == "1":  # one thread for numpy's BLAS, before numpy starts it
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            os.environ.setdefault("OMP_NUM_THREADS", "1")
         import_tensorflow_quietly()
         return args.run(args) or 0
     except LinregError as error:

@@ -9,6 +9,8 @@ beside the closed-form solution. This command only parses flags, calls
 linreg.fit() and writes what was asked for.
 """
 import argparse
+import json
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from linreg.cli.flags import int_at_least, non_negative_float, output_dir, outpu
 # checks they match the registry and the engine.
 DTYPES = ("float64", "float32")
 OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
+ENGINES = ("auto", "memory", "moments", "stream")
 COMPILE_CHOICES = ("auto", "none", "function", "xla")
 DEFAULT_EPOCHS = 100_000
 
@@ -25,7 +28,12 @@ PLOTS = {"actual": "predicted_vs_actual.png", "residuals": "residuals_vs_fitted.
 
 
 def add_arguments(parser):
-    parser.add_argument("data", type=Path, metavar="DATA.csv", help="CSV file with a header row")
+    parser.add_argument(
+        "data",
+        type=Path,
+        metavar="DATA",
+        help="a CSV file with a header row, a Parquet file, or a folder or glob ('data/*.parquet') of files of one format",
+    )
     parser.add_argument("--target", required=True, metavar="COL", help="the column to predict")
     parser.add_argument(
         "--features", type=feature_list, metavar="A,B,...", help="columns to predict from (default: all others)"
@@ -96,8 +104,36 @@ def add_arguments(parser):
     parser.add_argument("--export", type=output_dir, metavar="DIR", help="save the model as a TensorFlow SavedModel")
     parser.add_argument("--force", action="store_true", help="replace an existing --export folder")
     parser.add_argument("--out", type=output_dir, metavar="DIR", help="folder for the plots")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="memory: the rows in memory; moments: one streamed pass gathers the sufficient statistics "
+        "(n, means, cross-products) and training runs on them; stream: every epoch streams the files; "
+        "auto (default): memory when the data fits in half the available memory, otherwise moments",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int_at_least(1, maximum=64),
+        default=1,
+        metavar="N",
+        help="start N worker processes on this machine (tf.distribute, TF_CONFIG on 127.0.0.1), each reading "
+        "its share of the files; on a real cluster set TF_CONFIG on each machine instead",
+    )
+    parser.add_argument(
+        "--batch-rows",
+        type=int_at_least(1),
+        metavar="N",
+        help="rows per batch read from files (default: about 64 MiB of numbers); what the streamed engines hold at a time",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress line while training")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, launch=launch)
+
+
+def launch(args):
+    from linreg.cli.launch import launch_workers
+
+    return launch_workers(args.argv, args.workers)
 
 
 def feature_list(text):
@@ -117,13 +153,16 @@ def run(args):
     from linreg.io.files import check_output, write_json
 
     started = time.perf_counter()
+    chief = os.environ.get("TF_CONFIG") is None or _is_chief()
     # Every output location is checked before training, not found unwritable after it.
-    if args.json is not None:
+    if not chief:
+        pass  # only the chief writes (engine/cluster.py)
+    elif args.json is not None:
         check_output(args.json, "--json")
     for path, what in ((args.out, "--out"), (args.logdir, "--logdir"), (args.checkpoint, "--checkpoint")):
-        if path is not None:
+        if path is not None and chief:
             check_output(path, what, folder=True)
-    if args.export is not None:
+    if args.export is not None and chief:
         export.check_destination(args.export, args.force)
     fit = linreg.fit(
         args.data,
@@ -136,13 +175,17 @@ def run(args):
         tol=args.tol,
         compile=args.compile,
         checkpoint=args.checkpoint,
-        logdir=args.logdir,
         progress=False if args.quiet else "auto",
         missing=args.missing,
         categorical=args.categorical,
         intercept=args.intercept,
         weights=args.weights,
+        engine=args.engine,
+        batch_rows=args.batch_rows,
+        logdir=args.logdir if chief else None,
     )
+    if not fit.cluster.is_chief:
+        return 0  # the same numbers as the chief's, which writes them
     print(fit.summary())
     # Outputs, each written whole or not at all. A fit that has not converged
     # still gets its JSON (which says so) and plots, never an export that a
@@ -162,12 +205,21 @@ def run(args):
     return 0
 
 
+def _is_chief():
+    try:
+        return int(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) == 0
+    except (ValueError, KeyError, TypeError):
+        return True  # linreg.fit() reports what is wrong with it
+
+
 def draw(out, fit):
     from linreg.io import plots
     from linreg.io.files import make_dir
 
     out = make_dir(out)
+    plots.loss_per_epoch(out / PLOTS["loss"], fit.history["loss"])
+    if fit.table.x is None:
+        return  # streamed: the rows were never held, so there is nothing to scatter
     fitted = fit.predict(fit.table.x)
     plots.predicted_vs_actual(out / PLOTS["actual"], fit.table.y, fitted, fit.target)
     plots.residuals_vs_fitted(out / PLOTS["residuals"], fitted, fit.table.y - fitted, fit.target)
-    plots.loss_per_epoch(out / PLOTS["loss"], fit.history["loss"])

@@ -41,6 +41,16 @@ def train_step(model, optimizer, x, y):
     plain descent, or a blend with past steps for momentum (optimizers.py).
     """
     loss, gradients = loss_and_gradients(model, x, y)
+    update(model, optimizer, gradients)
+    return loss, gradients
+
+
+def update(model, optimizer, gradients):
+    """The move itself: each variable steps against its direction.
+
+    Apart from train_step so that a gradient made elsewhere -- summed over
+    the batches of files too large for memory, or over several workers
+    (engine/streamed.py) -- moves the model the same way.
+    """
     for variable, direction in zip(model.trainable_variables, optimizer.direction(gradients)):
         variable.assign_sub(optimizer.learning_rate * direction)
-    return loss, gradients

@@ -88,14 +88,10 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
         loss, gradients = train_step(model, optimizer, x, y)
         gradient_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients]))
         history = [h.write(i, value) for h, value in zip(history, (loss, gradient_norm, W, b))]
-        # stopping rules
-        first_loss = tf.where(epoch == 0, loss, first_loss)
-        first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
-        growth = tf.where(loss > previous_loss, growth + 1, 0)
+        status, growth, first_loss, first_gradient_norm = judge(
+            epoch, loss, gradient_norm, previous_loss, first_loss, first_gradient_norm, growth, tol
+        )
         previous_loss = loss
-        diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
-        converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
-        status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RUNNING))
         epoch += 1
         i += 1
     state.epoch.assign(epoch)
@@ -105,6 +101,17 @@ def run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk):
     state.first_loss.assign(first_loss)
     state.first_gradient_norm.assign(first_gradient_norm)
     return [h.stack() for h in history], i
+
+
+def judge(epoch, loss, gradient_norm, previous_loss, first_loss, first_gradient_norm, growth, tol):
+    """The stopping rules after one epoch: the new status, growth and first values."""
+    first_loss = tf.where(epoch == 0, loss, first_loss)
+    first_gradient_norm = tf.where(epoch == 0, gradient_norm, first_gradient_norm)
+    growth = tf.where(loss > previous_loss, growth + 1, 0)
+    diverged = ~tf.math.is_finite(loss) | ((growth >= GROWTH_EPOCHS) & (loss > first_loss))
+    converged = (tol > 0) & (gradient_norm <= tol * first_gradient_norm)
+    status = tf.where(diverged, DIVERGED, tf.where(converged, CONVERGED, RUNNING))
+    return status, growth, first_loss, first_gradient_norm
 
 
 def stalled(state, loss, gradient_norm, patience):

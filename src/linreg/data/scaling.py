@@ -33,6 +33,20 @@ class Standardized:
     intercept: bool = True  # False: a fit through the origin, nothing centred
     weight_mean: float = 1.0  # the mean observation weight (1 when unweighted)
     weighted: bool = False
+    # When x and y are not the data but rows that stand for it -- the pseudo-rows
+    # of streamed statistics (data/moments.py) -- the number of rows they stand
+    # for. Means over them equal means over the data; sums are `multiplicity`
+    # times theirs.
+    represents: int = None
+
+    @property
+    def rows(self):
+        """N, the number of data rows (for degrees of freedom)."""
+        return len(self.y) if self.represents is None else self.represents
+
+    @property
+    def multiplicity(self):
+        return self.rows / len(self.y)
 
     @property
     def train_intercept(self):

@@ -67,9 +67,13 @@ def _is_unfinished(path):
 class Checkpoints:
     """Save and restore one training run in `directory`."""
 
-    def __init__(self, directory, settings, every_seconds=SAVE_EVERY_SECONDS):
+    def __init__(self, directory, settings, every_seconds=SAVE_EVERY_SECONDS, writer=True):
         self.directory = Path(directory)
-        check_folder(self.directory)
+        # Of several workers all restore (they must start from the same state)
+        # and only the chief writes.
+        self.writer = writer
+        if writer:
+            check_folder(self.directory)
         self.settings = dict(settings)
         self.every_seconds = every_seconds
         self.last_save = time.monotonic()
@@ -94,6 +98,9 @@ class Checkpoints:
             for shape, name in (([0], "loss"), ([0], "gradient_norm"), ([0, d], "W"), ([0], "b"))
         ]
         self.checkpoint = self._objects(model, optimizer, state, self.history)
+        if not self.writer:
+            latest = tf.train.latest_checkpoint(str(self.directory)) if self.directory.is_dir() else None
+            return None if latest is None else self._restore(latest, state)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -108,6 +115,9 @@ class Checkpoints:
         latest = self.manager.latest_checkpoint
         if latest is None:
             return None
+        return self._restore(latest, state)
+
+    def _restore(self, latest, state):
         saved = self._saved_settings(latest)
         if saved != self.settings:
             different = sorted(key for key in set(saved) | set(self.settings) if saved.get(key) != self.settings.get(key))
@@ -130,6 +140,8 @@ class Checkpoints:
             raise LinregError(f"checkpoint folder {self.directory}: cannot read {path}: {error}") from None
 
     def save(self, history):
+        if not self.writer:
+            return
         for variable, values in zip(self.history.arrays, history.arrays()):
             variable.assign(values)
         try:

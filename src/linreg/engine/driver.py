@@ -179,19 +179,33 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     n, d = int(x.shape[0]), int(x.shape[1])
     mode = resolve_compile(compile, n, d, epochs)
     chunk = chunk_epochs(mode, n, d)
+    tol_, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
+    step = _DRIVERS[mode]
+
+    def run(state):
+        return step(model, optimizer, state, x, y, tol_, max_epochs, chunk)
+
+    return loop(model, optimizer, run, lambda: _MEASURES[mode](model, x, y), lambda epoch: divergence_error(x, y, optimizer, epoch),
+                epochs, mode, listeners, state, checkpoints, patience)
+
+
+def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), state=None, checkpoints=None,
+         patience=DEFAULT_PATIENCE):
+    """The driver's loop around any way of running epochs: `run(state)` runs
+    some and returns their history arrays and count; `measure()` gives the loss
+    and gradient norm where training ended; `diverged(epoch)` the error to raise."""
+    dtype, d = model.W.dtype, int(model.W.shape[0])
     state = _state_for(model) if state is None else state
     parts = []  # the history, a piece per chunk, joined when needed
     if checkpoints is not None:
         restored = checkpoints.restore(model, optimizer, state)
         parts += [restored] if restored is not None else []
-    step = _DRIVERS[mode]
-    tol, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
     for listener in listeners:
         listener.started(int(state.epoch), optimizer)
     with signals.deferred() as caught:
         while int(state.status) == RUNNING and int(state.epoch) < epochs:
-            arrays, count = step(model, optimizer, state, x, y, tol, max_epochs, chunk)
-            new = History(*(a.numpy()[: int(count)] for a in arrays))
+            arrays, count = run(state)
+            new = History(*(np.asarray(a)[: int(count)] for a in arrays))
             if int(state.status) == RUNNING and stalled(state, new.loss, new.gradient_norm, patience):
                 state.status.assign(STALLED)
             parts.append(new)
@@ -203,8 +217,8 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
             if caught:
                 raise signals.Interrupted(caught[0])
     # The state training ended in: measured, not moved.
-    loss, norm = _MEASURES[mode](model, x, y)
-    final = History(loss.numpy()[None], norm.numpy()[None], model.W.numpy()[None], model.b.numpy()[None])
+    loss, norm = measure()
+    final = History(np.asarray(loss)[None], np.asarray(norm)[None], model.W.numpy()[None], model.b.numpy()[None])
     empty = History(*(np.zeros((0, *shape), dtype.as_numpy_dtype) for shape in ((), (), (d,), ())))
     history = History.join([empty, *parts])
     result_history = History.join([history, final])
@@ -214,7 +228,7 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     for listener in listeners:
         listener.finished(epochs_run, result_history)
     if status == DIVERGED:
-        error = divergence_error(x, y, optimizer, epochs_run)
+        error = diverged(epochs_run)
         error.history = result_history  # what happened up to the blow-up, for the log
         raise error
     return TrainResult(result_history, epochs_run, status in (CONVERGED, STALLED), mode, status == STALLED)

@@ -51,10 +51,17 @@ def _ending(fit):
     )
 
 
+def _engine_line(fit):
+    where = {"memory": "rows in memory", "moments": "trained on streamed statistics (one pass)",
+             "stream": "one streamed pass over the data per epoch"}[fit.engine]
+    workers = "" if fit.cluster is None or fit.cluster.size == 1 else f", {fit.cluster.size} workers"
+    return f"engine {fit.engine}: {where}{workers}"
+
+
 def summary(fit):
     """The report of a Fit as text, laid out like statistical software's OLS summary."""
     table, stats, result = fit.table, fit.stats, fit.result
-    n, d = table.x.shape
+    n, d = stats.n, len(fit.features)
     labels = fit.names
     first = 0 if fit.scaled.intercept else 1  # the arrays' slot 0 is the intercept
     width = max(12, *(len(label) for label in labels))
@@ -62,7 +69,7 @@ def summary(fit):
     lines = [
         f"linreg fit: {table.path}, target {table.target!r}, {d} feature{'s' if d > 1 else ''}, {n} rows"
         + (f" ({table.dropped} with missing values left out)" if table.dropped else ""),
-        f"  features and target standardized; {fit.dtype}; compile {result.compile}",
+        f"  features and target standardized; {fit.dtype}; compile {result.compile}; {_engine_line(fit)}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
         f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits "
         "(of the weights as a whole; a much smaller coefficient can have fewer)",

@@ -1,0 +1,239 @@
+"""Sufficient statistics: all a linear least-squares fit needs to know about the data.
+
+Expand the square in the mean squared error. With z = [x, y] a row, v = [-W, 1]
+and the means z̄,
+
+    Σ_i (y_i - x_i·W - b)² = Σ_i (v·(z_i - z̄) + (ȳ - x̄·W - b))²
+                          = vᵀ·C·v + n·(ȳ - x̄·W - b)²,
+
+where C = Σ_i (z_i - z̄)(z_i - z̄)ᵀ is the matrix of centred cross-products (the
+cross term vanishes because Σ_i (z_i - z̄) = 0). So the loss -- and with it the
+gradient, the Hessian, the least-squares solution and every statistic of the
+fit -- depends on the N rows only through n, the d + 1 means and the
+(d + 1)² numbers of C. However many rows there are, one pass that gathers
+these is enough; afterwards an epoch costs O(d²), not O(N·d). Spark MLlib's
+"normal" solver works the same way.
+
+Why centred? The plain sums Σ z_i z_iᵀ would do too in exact arithmetic, but
+in floating point Σ x² - n·x̄² cancels catastrophically when the mean is large
+beside the spread (a column of years, 2024 ± 3): most of its digits would be
+rounding. Centring each batch on its own mean first, and merging the batches
+with the update of Chan, Golub and LeVeque (1979),
+
+    n = n_a + n_b,  δ = z̄_b - z̄_a,  z̄ = z̄_a + δ·n_b/n,
+    C = C_a + C_b + δδᵀ·n_a·n_b/n,
+
+keeps every sum of squares a sum of small, same-signed numbers. With
+observation weights w, n counts the weight (Σw), z̄ and C are weighted, and
+the formulas are the same. The merge is exact algebra, so a pass may be split
+into any batches, files or workers; in floating point the result depends on
+the order of the merges, which is why several workers always merge in the
+order of their ranks (engine/cluster.py).
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Moments:
+    """n, the means and the centred cross-products of the rows [x, y] (float64).
+
+    rows:        how many rows (for degrees of freedom)
+    weight:      Σw, the rows' total weight (= rows without weights)
+    mean:        [d + 1] the (weighted) means of x_1..x_d and y
+    C:           [d + 1, d + 1] Σ w·(z - z̄)(z - z̄)ᵀ
+    log_weights: Σ log w (the weighted log-likelihood needs it); 0 without weights
+    """
+
+    rows: int
+    weight: float
+    mean: np.ndarray
+    C: np.ndarray
+    log_weights: float = 0.0
+
+    @classmethod
+    def empty(cls, width):
+        return cls(0, 0.0, np.zeros(width), np.zeros((width, width)))
+
+    @classmethod
+    def of(cls, x, y, w=None):
+        """The statistics of one batch: centred on its own mean, then one matrix product."""
+        z = np.empty((len(y), x.shape[1] + 1))
+        z[:, :-1], z[:, -1] = x, y
+        if len(y) == 0:
+            return cls.empty(z.shape[1])
+        if w is None:
+            mean = z.mean(axis=0)
+            z -= mean
+            return cls(len(y), float(len(y)), mean, z.T @ z)
+        w = np.asarray(w, np.float64)
+        weight = float(w.sum())
+        mean = (w @ z) / weight
+        z -= mean
+        return cls(len(y), weight, mean, (z * w[:, None]).T @ z, float(np.sum(np.log(w))))
+
+    def merge(self, other):
+        """The statistics of both sets of rows together (Chan, Golub and LeVeque)."""
+        if other.rows == 0:
+            return self
+        if self.rows == 0:
+            return other
+        weight = self.weight + other.weight
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.weight / weight)
+        C = self.C + other.C + np.outer(delta, delta) * (self.weight * other.weight / weight)
+        return Moments(self.rows + other.rows, weight, mean, C, self.log_weights + other.log_weights)
+
+    # --- one vector, for an all-reduce between workers ---------------------------
+
+    def pack(self):
+        return np.concatenate([[self.rows, self.weight, self.log_weights], self.mean, self.C.ravel()])
+
+    @classmethod
+    def unpack(cls, vector, width):
+        rows, weight, log_weights = vector[:3]
+        mean, C = vector[3 : 3 + width], vector[3 + width :].reshape(width, width)
+        return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights))
+
+    @staticmethod
+    def packed_size(width):
+        return 3 + width + width * width
+
+
+def merge_all(parts):
+    """Merge a sequence of Moments left to right (the order fixes the rounding)."""
+    total = None
+    for part in parts:
+        total = part if total is None else total.merge(part)
+    return total
+
+
+# --- from the statistics to a problem the heart can train on -------------------
+
+
+def standardized(moments, intercept=True):
+    """Means, scales and the standardized cross-products Σ w·z_s z_sᵀ of [x, y].
+
+    As data/scaling.py does for rows in memory: every column centred on its
+    (weighted) mean and divided by its standard deviation, or, without an
+    intercept, not centred and divided by its root mean square. Without an
+    intercept the uncentred cross-products are C + Σw·z̄z̄ᵀ.
+    """
+    C, mean, weight = moments.C, moments.mean, moments.weight
+    if not intercept:
+        C, mean = C + weight * np.outer(mean, mean), np.zeros_like(mean)
+    with np.errstate(all="ignore"):
+        scale = np.sqrt(np.diag(C) / weight)
+        S = C / np.outer(scale, scale)
+    return mean, scale, S
+
+
+def pseudo_rows(S, weight):
+    """2(d + 1) rows whose mean squared error is the loss of all the data.
+
+    The loss in standardized units is (1/Σw)·vᵀSv + b², for v = [-W, 1] and S
+    the standardized cross-products. Factor S = RᵀR (Cholesky: R is
+    (d + 1) × (d + 1)); then vᵀSv = ‖R·v‖², the sum of squares of d + 1 "rows"
+    of R -- each a row [x, y] of a data set that has exactly the
+    cross-products of the real one. Those rows and their negatives,
+    multiplied by c = √((d + 1)/Σw), are 2(d + 1) rows with column means 0
+    (so b's term is b², as for the centred data) whose mean squared error is
+
+        (1/(2(d + 1)))·2c²·‖R·v‖² + b² = (1/Σw)·vᵀSv + b²,
+
+    the loss of all N rows, for every W and b. Training on them is training
+    on the quadratic form: the same model, the same loss written as a mean of
+    squares, the same tape, step and loop, whatever N was.
+    """
+    width = len(S)
+    R = _factor(S)
+    rows = math.sqrt(width / weight) * np.vstack([R, -R])
+    return rows[:, :-1], rows[:, -1]
+
+
+def _factor(S):
+    """An R with RᵀR = S: Cholesky's, or, when S is singular (an exact fit makes
+    y a combination of the columns), one from the eigenvalues, S = V·Λ·Vᵀ."""
+    try:
+        return np.linalg.cholesky(S).T
+    except np.linalg.LinAlgError:
+        values, vectors = np.linalg.eigh(S)
+        return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
+
+
+# How far a standardized column may lie from the span of the others before it
+# counts as an exact combination of them. From the statistics the distance is
+# known to about √ε ≈ 1e-8 only (the cross-products square every number), so
+# the threshold sits above that; data/table.py, which keeps the rows, resolves
+# far closer (1e-12).
+COMBINATION_TOLERANCE = 1e-7
+
+
+def problem(moments, features, target, intercept=True, weighted=False, source="the data"):
+    """The Standardized problem (data/scaling.py) the statistics stand for, with
+    pseudo-rows as its x and y, after the checks data/table.py makes on rows."""
+    from linreg.data.scaling import Standardized
+    from linreg.errors import LinregError
+
+    n, d = moments.rows, len(features)
+    if n <= d + 1:
+        raise LinregError(
+            f"{source} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
+            f"(an intercept and {d} feature{'s' if d != 1 else ''}); it needs at least {d + 2} rows"
+        )
+    if not (np.all(np.isfinite(moments.C)) and np.all(np.isfinite(moments.mean))):
+        bad = [name for name, ok in zip([*features, target], np.isfinite(np.diag(moments.C)) & np.isfinite(moments.mean)) if not ok]
+        raise LinregError(
+            f"{source}: column {(bad or [target])[0]!r}: its squares overflow float64 (values beyond about 1e154); "
+            "multiply or divide the column by a power of ten, or use --engine memory"
+        )
+    spread = np.sqrt(np.diag(moments.C) / moments.weight)
+    # A column is constant when its spread is rounding beside its mean.
+    constant = spread <= 16 * np.finfo(np.float64).eps * np.abs(moments.mean)
+    for j, name in enumerate(features):
+        if constant[j]:
+            raise LinregError(
+                f"{source}: feature column {name!r} is constant ({moments.mean[j]:g} on every row); "
+                "the intercept already plays that role, so leave it out with --features"
+            )
+    if constant[-1]:
+        raise LinregError(f"{source}: target column {target!r} is constant; there is nothing to fit")
+    mean, scale, S = standardized(moments, intercept)
+    if np.any(scale < np.finfo(np.float64).tiny):
+        j = int(np.argmin(scale))
+        raise LinregError(f"{source}: column {[*features, target][j]!r}: its spread is too small for float64 arithmetic; "
+                          "multiply the column by a power of ten")
+    correlation = S[:-1, :-1] / moments.weight
+    try:
+        diagonal = np.abs(np.diag(np.linalg.cholesky(correlation)))
+    except np.linalg.LinAlgError:
+        diagonal = np.zeros(d)
+        diagonal[: _leading_definite(correlation)] = 1.0
+    small = np.flatnonzero(diagonal < COMBINATION_TOLERANCE)
+    if len(small):
+        j = int(small[0])
+        coefficients = np.linalg.lstsq(correlation[:j, :j], correlation[:j, j], rcond=None)[0] if j else np.zeros(0)
+        names = ", ".join(repr(features[k]) for k in range(j) if abs(coefficients[k]) > 1e-6) or "the intercept"
+        raise LinregError(
+            f"{source}: feature column {features[j]!r} is an exact linear combination of {names} (to the "
+            "accuracy of streamed statistics), so its coefficient cannot be told apart from theirs; "
+            "leave it out with --features"
+        )
+    x, y = pseudo_rows(S, moments.weight)
+    return Standardized(
+        mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), x, y, intercept,
+        moments.weight / n, weighted, represents=n,
+    )  # fmt: skip
+
+
+def _leading_definite(matrix):
+    """How many leading columns of a symmetric matrix are positive definite."""
+    for k in range(len(matrix), 0, -1):
+        try:
+            np.linalg.cholesky(matrix[:k, :k])
+            return k
+        except np.linalg.LinAlgError:
+            continue
+    return 0

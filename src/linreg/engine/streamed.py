@@ -1,0 +1,138 @@
+"""Data that does not fit in memory: the two streamed engines.
+
+    moments  one pass gathers n, the means and the centred cross-products
+             (data/moments.py); the heart then trains on them, an epoch
+             costing O(d²) whatever N is.
+    stream   true full-batch descent over the files: every epoch reads every
+             batch, sums the gradient of the loss over them in float64, and
+             makes ONE step -- the seed's loop, with the data set too large
+             to hold. It costs a pass per epoch, so it is for many features
+             (d > 4096, where the (d + 1)² statistics grow too large) or for
+             seeing it done.
+
+Both read batch after batch (data/stream.py), never the whole data, and both
+work across workers (engine/cluster.py): each reads its shard and the workers
+combine their sums through a gather, in rank order.
+"""
+import numpy as np
+import tensorflow as tf
+
+from linreg.core.step import loss_and_gradients, update
+from linreg.core.training import judge
+from linreg.data import stream
+from linreg.data.moments import Moments, merge_all
+from linreg.errors import DivergenceError
+
+# Past this many features the statistics ((d + 1)² numbers per worker, and a
+# (d + 1)² matrix product per batch) cost more than the stream engine's epochs;
+# Spark's normal solver stops at the same number.
+MAX_MOMENTS_FEATURES = 4096
+
+
+def shard_moments(source, target, features, weights, missing, shard, shards, cluster=None, batch_rows=None):
+    """The Moments of one shard, batches merged in file order, and the rows dropped."""
+    total, dropped = Moments.empty(len(features) + 1), 0
+    batches = stream.batches(source, target, features, weights, missing, shard=shard, shards=shards, batch_rows=batch_rows)
+    for batch in batches if cluster is None else cluster.lockstep(batches):
+        total = total.merge(Moments.of(batch.x, batch.y, batch.w))
+        dropped += batch.dropped
+    return total, dropped
+
+
+def gather_moments(source, target, features, weights, missing, cluster, batch_rows=None):
+    """Every worker's shard summarized, gathered, and merged in rank order:
+    the same Moments, bit for bit, on every worker and in a single process
+    that merges the same shards in the same order (`merge_shards`)."""
+    mine, dropped = shard_moments(source, target, features, weights, missing, cluster.rank, cluster.size, cluster,
+                                  batch_rows)
+    width = len(features) + 1
+    rows = cluster.gather(np.append(mine.pack(), dropped))
+    return merge_all(Moments.unpack(row[:-1], width) for row in rows), int(rows[:, -1].sum())
+
+
+def merge_shards(source, target, features, weights=None, missing="error", shards=1, batch_rows=None):
+    """What `shards` workers compute, done by one process: for tests and for
+    reproducing a cluster's numbers."""
+    parts = [shard_moments(source, target, features, weights, missing, k, shards, batch_rows=batch_rows)
+             for k in range(shards)]
+    return merge_all(m for m, _ in parts), sum(d for _, d in parts)
+
+
+class StreamedEpochs:
+    """Full-batch epochs over files: run(state) is one epoch, as the driver's loop expects.
+
+    The loss is a mean over all N rows, so its gradient is the sum over
+    batches of (rows in the batch / N) times the batch's own mean gradient.
+    The tape differentiates each batch; the sum is kept in float64 whatever
+    the model's dtype (adding thousands of float32 batch gradients would
+    lose digits); after the last batch -- and the workers' sums combined --
+    comes the one `update`, where assign_sub happens.
+    """
+
+    def __init__(self, model, optimizer, source, target, features, weights, missing, scaled, cluster, tol,
+                 batch_rows=None):
+        self.model, self.optimizer, self.cluster = model, optimizer, cluster
+        self.read = lambda: stream.batches(source, target, features, weights, missing, shard=cluster.rank,
+                                           shards=cluster.size, batch_rows=batch_rows)
+        self.scaled, self.tol = scaled, tol
+        self.rows = scaled.rows
+
+    def _standardized(self, batch):
+        s, dtype = self.scaled, self.model.W.dtype
+        x = (batch.x - s.x_mean) / s.x_scale
+        y = (batch.y - s.y_mean) / s.y_scale
+        if s.weighted:  # rows times √(w/mean w), as data/scaling.py does in memory
+            root = np.sqrt(batch.w / s.weight_mean)
+            x, y = x * root[:, None], y * root
+        return tf.constant(x, dtype), tf.constant(y, dtype)
+
+    def gradient(self):
+        """The loss and its gradient over every row of every worker, float64."""
+        variables = self.model.trainable_variables
+        sizes = [int(tf.size(v)) for v in variables]
+        total = np.zeros(1 + sum(sizes))
+        for batch in self.cluster.lockstep(self.read()):
+            if len(batch.y) == 0:
+                continue
+            loss, gradients = loss_and_gradients(self.model, *self._standardized(batch))
+            share = len(batch.y) / self.rows
+            total += share * np.concatenate([[float(loss)], *(np.ravel(g.numpy()) for g in gradients)])
+        total = self.cluster.gather(total).sum(axis=0) if self.cluster.size > 1 else total
+        pieces = np.split(total[1:], np.cumsum(sizes)[:-1])
+        gradients = [tf.constant(p.reshape(v.shape), v.dtype) for p, v in zip(pieces, variables)]
+        return total[0], gradients
+
+    def measure(self):
+        loss, gradients = self.gradient()
+        return loss, float(np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in gradients)))
+
+    def run(self, state):
+        """One epoch; returns its history row, as a chunk of length 1."""
+        W, b = self.model.W.numpy(), self.model.b.numpy()
+        loss, gradients = self.gradient()
+        update(self.model, self.optimizer, gradients)
+        dtype = self.model.W.dtype
+        norm = float(np.sqrt(sum(float(tf.reduce_sum(tf.cast(g, tf.float64) ** 2)) for g in gradients)))
+        status, growth, first_loss, first_norm = judge(
+            state.epoch, tf.constant(loss, dtype), tf.constant(norm, dtype), state.previous_loss,
+            state.first_loss, state.first_gradient_norm, state.growth, tf.constant(self.tol, dtype),
+        )
+        state.status.assign(status)
+        state.growth.assign(growth)
+        state.first_loss.assign(first_loss)
+        state.first_gradient_norm.assign(first_norm)
+        state.previous_loss.assign(loss)
+        state.epoch.assign_add(1)
+        cast = dtype.as_numpy_dtype
+        return [np.array([loss], cast), np.array([norm], cast), W[None], np.array([b], cast)], 1
+
+
+def diverged(optimizer):
+    def error(epoch):
+        rate = float(optimizer.learning_rate)
+        return DivergenceError(
+            f"training diverged at epoch {epoch} with learning rate {rate:g}; try --learning-rate {rate / 4:.3g}"
+        )
+
+    return error
+
