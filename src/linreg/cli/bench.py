@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linreg.cli import fitbench
 from linreg.cli.flags import int_at_least, output_dir, output_file
 
 LEARNING_RATE = 0.1
@@ -61,17 +62,29 @@ MIN_EPOCHS = 10
 
 
 def add_arguments(parser):
-    parser.add_argument("--quick", action="store_true", help="d = 1, N = 1e3 and 1e7 only (under two minutes)")
-    parser.add_argument("--large", action="store_true", help="also N = 1e8 with d = 1 (about 8 GB of memory)")
+    parser.add_argument(
+        "--fit", action="store_true", help="time from a file to coefficients instead (see linreg.cli.fitbench)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="d = 1, N = 1e3 and 1e7 only (under two minutes); with --fit: N = 1e5 only"
+    )
+    parser.add_argument(
+        "--large", action="store_true", help="also N = 1e8 with d = 1 (about 8 GB of memory); with --fit: N = 1e8, d = 8"
+    )
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write every figure as JSON")
     parser.add_argument("--out", type=output_dir, default="outputs", help="folder for the plot (default outputs/)")
-    parser.add_argument("--repeats", type=int_at_least(1), help="timed runs per system (default 5, quick 3)")
+    parser.add_argument(
+        "--repeats", type=int_at_least(1), help="timed runs per system (default 5, quick 3; with --fit: 1)"
+    )
+    fitbench.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args):
     from linreg.io import files
 
+    if args.fit:
+        return fitbench.run(args)
     cases = QUICK_CASES if args.quick else FULL_CASES + (LARGE_CASES if args.large else [])
     repeats = args.repeats or (3 if args.quick else 5)
     target = 0.1 if args.quick else 0.25  # seconds per timed call
