@@ -212,13 +212,16 @@ def fit(
     features = [features] if isinstance(features, str) else features
     categorical = [categorical] if isinstance(categorical, str) else categorical
     engine, source, cluster = _plan(data, engine, target, weights, categorical, optimizer)
+    pass_seconds = None  # the streamed pass that gathers the statistics, when there is one
     if engine == "memory":
         table = _in_memory(data, source, target, features, missing, categorical, weights)
         for note in table.notes:
             (warn or _print_note)(note)
         scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
     else:
+        started = time.perf_counter()
         table, scaled = _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows)
+        pass_seconds = time.perf_counter() - started
     ortho = orthogonalize(scaled.x)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
     # columns are centred), so its eigenvalues are 2·s²/N for the singular
@@ -279,7 +282,7 @@ def fit(
             raise LinregError("the workers' coefficients differ; their TensorFlow or numpy versions may differ")
     result = Fit(table, scaled, curvature, kappa, solution, optimizer, dtype, tol, seconds,
                  resumed_at=None if checkpoints is None else checkpoints.restored_from, ortho=ortho)
-    result.engine, result.cluster = engine, cluster
+    result.engine, result.cluster, result.pass_seconds = engine, cluster, pass_seconds
     return result
 
 
@@ -347,15 +350,30 @@ def _available_memory():
 
 
 def _in_memory(data, source, target, features, missing, categorical, weights):
-    """The checked Table: a single CSV through data/table.py (which also codes
-    text columns), other files through the streaming reader, concatenated."""
-    if source is None or (source.format == "csv" and len(source.paths) == 1):
-        return load_table(source.paths[0] if source is not None else data, target, features, missing, categorical, weights)
+    """The checked Table. Files are read through the streaming reader (pyarrow,
+    in parallel) and concatenated; a single CSV that it cannot read as numbers
+    -- text to code as categories, or an error to report -- is read again by
+    data/table.py, row by row, which codes text columns and words every
+    message. Frames, arrays and standard input go to data/table.py directly."""
+    if source is None:
+        return load_table(data, target, features, missing, categorical, weights)
+    single_csv = source.format == "csv" and len(source.paths) == 1
+    if single_csv and categorical:
+        return load_table(source.paths[0], target, features, missing, categorical, weights)
+    if categorical:
+        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
+    try:
+        return _read_all(source, target, features, missing, weights)
+    except LinregError:
+        if not single_csv:
+            raise
+        return load_table(source.paths[0], target, features, missing, categorical, weights)
+
+
+def _read_all(source, target, features, missing, weights):
     from linreg.data import stream
     from linreg.data.table import Table, check_fittable, check_weights
 
-    if categorical:
-        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
     features = stream.check_columns(source, target, features, weights)
     parts = list(stream.batches(source, target, features, weights, missing))
     x = np.concatenate([p.x for p in parts]) if parts else np.zeros((0, len(features)))
@@ -452,7 +470,7 @@ class Fit:
         self.solution, self.result, self.optimizer = solution, solution.result, solution.optimizer
         self.optimizer_name, self.method, self.dtype, self.tol = optimizer_name, solution.method, dtype, tol
         self.training_seconds, self.resumed_at = seconds, resumed_at
-        self.engine, self.cluster = "memory", None
+        self.engine, self.cluster, self.pass_seconds = "memory", None, None
         self.features, self.target = list(table.features), table.target
         R, singular_values = (None, None) if ortho is None else (ortho.R, ortho.singular_values)
         self.stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)

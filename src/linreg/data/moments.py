@@ -60,19 +60,29 @@ class Moments:
     @classmethod
     def of(cls, x, y, w=None):
         """The statistics of one batch: centred on its own mean, then one matrix product."""
-        z = np.empty((len(y), x.shape[1] + 1))
-        z[:, :-1], z[:, -1] = x, y
+        width = x.shape[1] + 1
         if len(y) == 0:
-            return cls.empty(z.shape[1])
+            return cls.empty(width)
+        # Columns as rows ([d, rows], contiguous when x comes column by column,
+        # as the reader gives it): centring makes the one copy, and the
+        # products of such rows run at the speed of the matrix-multiply kernel.
+        columns = np.asarray(x, np.float64).T
+        y = np.asarray(y, np.float64)
         if w is None:
-            mean = z.mean(axis=0)
-            z -= mean
-            return cls(len(y), float(len(y)), mean, z.T @ z)
-        w = np.asarray(w, np.float64)
-        weight = float(w.sum())
-        mean = (w @ z) / weight
-        z -= mean
-        return cls(len(y), weight, mean, (z * w[:, None]).T @ z, float(np.sum(np.log(w))))
+            weight, log_weights = float(len(y)), 0.0
+            mean = np.append(columns.mean(axis=1), y.mean())
+        else:
+            w = np.asarray(w, np.float64)
+            weight, log_weights = float(w.sum()), float(np.sum(np.log(w)))
+            mean = np.append(columns @ w, y @ w) / weight
+        xc = columns - mean[:-1, None]
+        yc = y - mean[-1]
+        xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
+        C = np.empty((width, width))
+        C[:-1, :-1] = xw @ xc.T
+        C[:-1, -1] = C[-1, :-1] = xw @ yc
+        C[-1, -1] = yw @ yc
+        return cls(len(y), weight, mean, C, log_weights)
 
     def merge(self, other):
         """The statistics of both sets of rows together (Chan, Golub and LeVeque)."""

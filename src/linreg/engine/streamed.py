@@ -31,11 +31,18 @@ MAX_MOMENTS_FEATURES = 4096
 
 def shard_moments(source, target, features, weights, missing, shard, shards, cluster=None, batch_rows=None):
     """The Moments of one shard, batches merged in file order, and the rows dropped."""
+    from threadpoolctl import threadpool_limits
+
     total, dropped = Moments.empty(len(features) + 1), 0
     batches = stream.batches(source, target, features, weights, missing, shard=shard, shards=shards, batch_rows=batch_rows)
-    for batch in batches if cluster is None else cluster.lockstep(batches):
-        total = total.merge(Moments.of(batch.x, batch.y, batch.w))
-        dropped += batch.dropped
+    # One BLAS thread: a batch's (d + 1)² products are quick on one core while
+    # the reader's thread fills the next batch on the other, and OpenBLAS's
+    # threads spin-wait when every core is busy (measured: 3.7 s instead of
+    # 0.02 s for one 64-column batch on a loaded 2-core machine).
+    with threadpool_limits(1, user_api="blas"):
+        for batch in batches if cluster is None else cluster.lockstep(batches):
+            total = total.merge(Moments.of(batch.x, batch.y, batch.w))
+            dropped += batch.dropped
     return total, dropped
 
 

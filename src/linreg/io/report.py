@@ -205,4 +205,7 @@ def document(fit):
         "compile": fit.compile,
         "resumed_at_epoch": fit.resumed_at,
         "training_seconds": fit.training_seconds,
+        "engine": fit.engine,
+        "workers": 1 if fit.cluster is None else fit.cluster.size,
+        "pass_seconds": fit.pass_seconds,
     }
