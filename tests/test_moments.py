@@ -224,3 +224,39 @@ def test_shards_merged_in_order_are_what_several_workers_compute(parquet_file, m
     assert np.array_equal(gathered.pack(), direct.pack())
     whole, _ = streamed.merge_shards(source, "y", features, shards=1)
     assert np.allclose(whole.C, direct.C, rtol=1e-12) and np.allclose(whole.mean, direct.mean, rtol=1e-14)
+
+
+@pytest.mark.parametrize("factor", [1e-300, 1e-160, 1e200, 1e300])
+def test_columns_far_from_one_fit_as_their_rescaled_copies(tmp_path, factor):
+    """Squares of 1e-160 underflow and of 1e200 overflow; counted in their own
+    powers of two, such columns fit as the rows in memory fit them."""
+    x, y = make_data(500, 3, seed=15)
+    scaled_x = x.copy()
+    scaled_x[:, 1] *= factor
+    path = write_parquet(tmp_path / "far.parquet", scaled_x, y)
+    far = linreg.fit(path, "y", engine="moments", progress=False)
+    memory = linreg.fit(path, "y", engine="memory", progress=False)  # rows in memory: rescaled column by column
+    for name in memory.coefficients:
+        assert far.coefficients[name] == pytest.approx(memory.coefficients[name], rel=1e-11)
+        assert far.std_errors[name] == pytest.approx(memory.std_errors[name], rel=1e-10)
+    assert far.estimated_digits > 10
+    # and batches of different sizes merge in any units
+    merged = merge_all(Moments.of(scaled_x[k : k + 97], y[k : k + 97]) for k in range(0, 500, 97))
+    mean, scale, _ = standardized(merged)
+    # (numpy's own std of the scaled column under- or overflows: compare with the column at size 1)
+    assert scale[1] == pytest.approx(np.std(x[:, 1]) * factor, rel=1e-13)
+    assert mean[1] == pytest.approx(np.mean(x[:, 1]) * factor, rel=1e-12)
+
+
+def test_values_whose_differences_overflow_a_float_still_fit(tmp_path):
+    """±1.7e308: their differences overflow float64, in units of 2**1024 they
+    do not. Scaling by a power of two is exact, so the same data at size 1
+    must give the same fit, scaled back."""
+    x, y = make_data(50, 2, seed=16)
+    x[:, 0] = np.where(np.arange(50) % 2, 1.7e308, -1.7e308) + np.where(np.arange(50) % 3, 1e306, 0.0)
+    small = x.copy()
+    small[:, 0] = np.ldexp(x[:, 0], -1000)
+    huge = linreg.fit(write_parquet(tmp_path / "huge.parquet", x, y), "y", engine="moments", progress=False)
+    plain = linreg.fit(write_parquet(tmp_path / "small.parquet", small, y), "y", engine="moments", progress=False)
+    assert np.ldexp(huge.coefficients["x0"], 1000) == pytest.approx(plain.coefficients["x0"], rel=1e-14)
+    assert huge.coefficients["x1"] == pytest.approx(plain.coefficients["x1"], rel=1e-14)

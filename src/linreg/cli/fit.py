@@ -132,6 +132,10 @@ def add_arguments(parser):
 
 def launch(args):
     from linreg.cli.launch import launch_workers
+    from linreg.errors import LinregError
+
+    if args.engine == "memory":
+        raise LinregError("several workers share the data with --engine moments or stream, not memory")
 
     return launch_workers(args.argv, args.workers)
 

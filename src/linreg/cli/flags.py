@@ -50,7 +50,8 @@ def int_at_least(minimum, maximum=None):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum:.0e}, got {text}")
+            shown = f"{maximum:.0e}" if maximum >= 10**6 else str(maximum)
+            raise argparse.ArgumentTypeError(f"must be at most {shown}, got {text}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"

@@ -15,11 +15,57 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from linreg.errors import LinregError
 
 POLL_SECONDS = 0.1
+# A chief that stopped because a peer stopped answering may be reaped before
+# that peer: wait this long for the peer's own failure, the better message.
+GRACE_SECONDS = 2.0
+# The exit code of a worker that lost a peer (engine.cluster.WorkerFailed).
+LOST_PEER = 1
+
+
+class ChiefOutput:
+    """The chief's stderr, passed through as it comes (progress, notes) except
+    its `error:` lines, which are held: the launcher decides which one line the
+    user sees."""
+
+    def __init__(self, stream):
+        self.stream, self.errors = stream, []
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        out = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+        pending = b""
+        for chunk in iter(lambda: self.stream.read1(65536), b""):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self._line(line + b"\n", out)
+            if pending and not b"error: ".startswith(pending[:7]) and not pending.startswith(b"error: "):
+                self._write(pending, out)  # a progress line refreshing with \r
+                pending = b""
+        if pending:
+            self._line(pending, out)
+
+    def _line(self, line, out):
+        if line.startswith(b"error: "):
+            self.errors.append(line.decode(errors="replace").strip())
+        else:
+            self._write(line, out)
+
+    @staticmethod
+    def _write(data, out):
+        if out is not None:
+            out.write(data)
+            out.flush()
+
+    def finish(self):
+        self.thread.join(timeout=5)
 
 
 def free_ports(count):
@@ -80,14 +126,26 @@ def launch_workers(argv, workers):
         for rank in range(workers):
             env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": rank}}))
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            if rank == 0 and sys.stderr.isatty():
+                env["LINREG_LAUNCHER_TTY"] = "1"
             if rank == 0:
-                log, out, err = None, None, None
+                log, out, err = None, None, subprocess.PIPE
             else:
                 log = tempfile.NamedTemporaryFile(prefix=f"linreg-worker{rank}-", suffix=".log", delete=False)
                 out, err = subprocess.DEVNULL, log
             logs.append(log)
             children.append(subprocess.Popen(command, env=env, stdout=out, stderr=err))
-        return _supervise(children, logs, interrupted)
+        chief = ChiefOutput(children[0].stderr)
+        try:
+            return _supervise(children, logs, interrupted, chief)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            chief.finish()
+            if chief.errors and not getattr(chief, "silenced", False):
+                print(chief.errors[-1], file=sys.stderr)
     finally:
         for child in children:
             if child.poll() is None:
@@ -101,7 +159,7 @@ def launch_workers(argv, workers):
             signal.signal(s, handler)
 
 
-def _supervise(children, logs, interrupted):
+def _supervise(children, logs, interrupted, chief):
     while True:
         codes = [child.poll() for child in children]
         if interrupted:
@@ -110,13 +168,21 @@ def _supervise(children, logs, interrupted):
                     child.send_signal(interrupted[0])
             for child in children:
                 child.wait()
-            # The chief has said "error: interrupted" itself.
+            # The chief says "error: interrupted" itself.
             return 128 + interrupted[0]
         failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
+        if failed == [0] and codes[0] == LOST_PEER:
+            deadline = time.monotonic() + GRACE_SECONDS
+            while time.monotonic() < deadline and not any(c.poll() not in (None, 0) for c in children[1:]):
+                time.sleep(POLL_SECONDS)
+            codes = [child.poll() for child in children]
+            failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
         if failed:
-            rank = failed[0]
+            # A worker that died or failed on its own says more than one that lost it.
+            rank = ([r for r in failed if r != 0] or failed)[0] if codes[0] == LOST_PEER else failed[0]
             code = codes[rank]
             if rank != 0:
+                chief.silenced = True
                 # Stop the others before they notice on their own: the chief
                 # would add a second line about a missing peer.
                 for child in children:

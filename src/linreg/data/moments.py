@@ -42,9 +42,16 @@ class Moments:
 
     rows:        how many rows (for degrees of freedom)
     weight:      Σw, the rows' total weight (= rows without weights)
-    mean:        [d + 1] the (weighted) means of x_1..x_d and y
-    C:           [d + 1, d + 1] Σ w·(z - z̄)(z - z̄)ᵀ
+    mean:        [d + 1] the (weighted) means of x_1..x_d and y, in units of 2**exponents
+    C:           [d + 1, d + 1] Σ w·(z - z̄)(z - z̄)ᵀ, in units of 2**(exponent_j + exponent_k)
     log_weights: Σ log w (the weighted log-likelihood needs it); 0 without weights
+    exponents:   [d + 1] each column's power of two (see `of`)
+
+    Why the powers of two: a column of numbers near 1e-160 has squares near
+    1e-320, below the smallest normal float64, where digits are lost; one near
+    1e200 has squares that overflow. Such a column is counted in units of a
+    power of two near its size -- an exact change of units, since multiplying
+    by 2**k only changes the exponent -- so its products stay near 1.
     """
 
     rows: int
@@ -52,6 +59,11 @@ class Moments:
     mean: np.ndarray
     C: np.ndarray
     log_weights: float = 0.0
+    exponents: np.ndarray = None
+
+    def __post_init__(self):
+        if self.exponents is None:
+            self.exponents = np.zeros(len(self.mean), np.int64)
 
     @classmethod
     def empty(cls, width):
@@ -68,21 +80,36 @@ class Moments:
         # products of such rows run at the speed of the matrix-multiply kernel.
         columns = np.asarray(x, np.float64).T
         y = np.asarray(y, np.float64)
-        if w is None:
-            weight, log_weights = float(len(y)), 0.0
-            mean = np.append(columns.mean(axis=1), y.mean())
-        else:
-            w = np.asarray(w, np.float64)
-            weight, log_weights = float(w.sum()), float(np.sum(np.log(w)))
-            mean = np.append(columns @ w, y @ w) / weight
-        xc = columns - mean[:-1, None]
-        yc = y - mean[-1]
-        xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
-        C = np.empty((width, width))
-        C[:-1, :-1] = xw @ xc.T
-        C[:-1, -1] = C[-1, :-1] = xw @ yc
-        C[-1, -1] = yw @ yc
-        return cls(len(y), weight, mean, C, log_weights)
+        peaks = np.append(np.maximum(columns.max(axis=1), -columns.min(axis=1)), max(y.max(), -y.min()))
+        exponents = np.where((peaks > 0) & ((peaks < UNIT_RANGE[0]) | (peaks > UNIT_RANGE[1])), np.frexp(peaks)[1], 0)
+        if np.any(exponents):  # the rare column far from 1: counted in its own units
+            columns = columns * np.ldexp(1.0, -exponents[:-1])[:, None]
+            y = y * np.ldexp(1.0, -int(exponents[-1]))
+        with np.errstate(all="ignore"):  # what overflows is found by the checks (`problem`)
+            if w is None:
+                weight, log_weights = float(len(y)), 0.0
+                mean = np.append(columns.mean(axis=1), y.mean())
+            else:
+                w = np.asarray(w, np.float64)
+                weight, log_weights = float(w.sum()), float(np.sum(np.log(w)))
+                mean = np.append(columns @ w, y @ w) / weight
+            xc = columns - mean[:-1, None]
+            yc = y - mean[-1]
+            xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
+            C = np.empty((width, width))
+            C[:-1, :-1] = xw @ xc.T
+            C[:-1, -1] = C[-1, :-1] = xw @ yc
+            C[-1, -1] = yw @ yc
+        return cls(len(y), weight, mean, C, log_weights, exponents)
+
+    def _in_units(self, exponents):
+        """The same statistics counted in units of 2**exponents (each at least self's)."""
+        shift = self.exponents - exponents
+        if not np.any(shift):
+            return self
+        scale = np.ldexp(1.0, shift)
+        return Moments(self.rows, self.weight, self.mean * scale, self.C * np.outer(scale, scale), self.log_weights,
+                       exponents)
 
     def merge(self, other):
         """The statistics of both sets of rows together (Chan, Golub and LeVeque)."""
@@ -90,26 +117,36 @@ class Moments:
             return self
         if self.rows == 0:
             return other
-        weight = self.weight + other.weight
-        delta = other.mean - self.mean
-        mean = self.mean + delta * (other.weight / weight)
-        C = self.C + other.C + np.outer(delta, delta) * (self.weight * other.weight / weight)
-        return Moments(self.rows + other.rows, weight, mean, C, self.log_weights + other.log_weights)
+        units = np.maximum(self.exponents, other.exponents)
+        a, b = self._in_units(units), other._in_units(units)
+        weight = a.weight + b.weight
+        delta = b.mean - a.mean
+        mean = a.mean + delta * (b.weight / weight)
+        with np.errstate(all="ignore"):
+            C = a.C + b.C + np.outer(delta, delta) * (a.weight * b.weight / weight)
+        return Moments(a.rows + b.rows, weight, mean, C, a.log_weights + b.log_weights, units)
 
     # --- one vector, for an all-reduce between workers ---------------------------
 
     def pack(self):
-        return np.concatenate([[self.rows, self.weight, self.log_weights], self.mean, self.C.ravel()])
+        return np.concatenate([[self.rows, self.weight, self.log_weights], self.exponents, self.mean, self.C.ravel()])
 
     @classmethod
     def unpack(cls, vector, width):
         rows, weight, log_weights = vector[:3]
-        mean, C = vector[3 : 3 + width], vector[3 + width :].reshape(width, width)
-        return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights))
+        exponents = vector[3 : 3 + width].astype(np.int64)
+        mean, C = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width :].reshape(width, width)
+        return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights), exponents)
 
     @staticmethod
     def packed_size(width):
-        return 3 + width + width * width
+        return 3 + 2 * width + width * width
+
+
+# Columns whose largest magnitude lies outside this range are counted in units
+# of their own power of two; inside it, squares and sums of up to 1e15 of them
+# neither underflow nor overflow.
+UNIT_RANGE = (2.0**-300, 2.0**300)
 
 
 def merge_all(parts):
@@ -136,8 +173,9 @@ def standardized(moments, intercept=True):
         C, mean = C + weight * np.outer(mean, mean), np.zeros_like(mean)
     with np.errstate(all="ignore"):
         scale = np.sqrt(np.diag(C) / weight)
-        S = C / np.outer(scale, scale)
-    return mean, scale, S
+        S = C / np.outer(scale, scale)  # free of units: the powers of two cancel
+    # Means and scales back in the data's own units.
+    return np.ldexp(mean, moments.exponents), np.ldexp(scale, moments.exponents), S
 
 
 def pseudo_rows(S, weight):
@@ -196,8 +234,8 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
     if not (np.all(np.isfinite(moments.C)) and np.all(np.isfinite(moments.mean))):
         bad = [name for name, ok in zip([*features, target], np.isfinite(np.diag(moments.C)) & np.isfinite(moments.mean)) if not ok]
         raise LinregError(
-            f"{source}: column {(bad or [target])[0]!r}: its squares overflow float64 (values beyond about 1e154); "
-            "multiply or divide the column by a power of ten, or use --engine memory"
+            f"{source}: column {(bad or [target])[0]!r}: its values differ by more than float64 can hold "
+            "(about 1.8e308); multiply or divide the column by a power of ten"
         )
     spread = np.sqrt(np.diag(moments.C) / moments.weight)
     # A column is constant when its spread is rounding beside its mean.
@@ -205,7 +243,7 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
     for j, name in enumerate(features):
         if constant[j]:
             raise LinregError(
-                f"{source}: feature column {name!r} is constant ({moments.mean[j]:g} on every row); "
+                f"{source}: feature column {name!r} is constant ({np.ldexp(moments.mean[j], moments.exponents[j]):g} on every row); "
                 "the intercept already plays that role, so leave it out with --features"
             )
     if constant[-1]:

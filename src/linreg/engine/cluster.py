@@ -38,7 +38,9 @@ COLLECTIVE_TIMEOUT = 20.0  # seconds; a batch takes well under one
 
 
 class WorkerFailed(LinregError):
-    """A collective failed: another worker died or cannot be reached."""
+    """A collective failed: another worker died or cannot be reached (exit code 1)."""
+
+    exit_code = 1
 
 
 class Single:

@@ -4,6 +4,7 @@ One line, refreshed a few times a second: epoch and cap, loss, relative
 gradient norm, epochs per second and elapsed time. Only on a terminal:
 off a terminal (a log file, a pipe, a test) nothing is printed.
 """
+import os
 import sys
 
 from tqdm import tqdm
@@ -15,6 +16,10 @@ def wanted(progress, stream=None):
     """Whether to show progress: True, False, or "auto" (when stderr is a terminal)."""
     stream = sys.stderr if stream is None else stream
     if progress == "auto":
+        # A chief started by `--workers` writes through its launcher, which says
+        # whether its own stderr is a terminal.
+        if os.environ.get("LINREG_LAUNCHER_TTY") == "1" and stream is sys.stderr:
+            return True
         return bool(getattr(stream, "isatty", lambda: False)())
     return bool(progress)
 
