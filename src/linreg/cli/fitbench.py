@@ -143,6 +143,19 @@ def system_list(text):
     return names
 
 
+def case_list(text):
+    cases = set()
+    for part in text.split(","):
+        try:
+            n, d, fmt = part.strip().split(":")
+            cases.add((int(float(n)), int(d), fmt))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected N:D:FORMAT such as 1e6:8:csv, got {part!r}") from None
+        if fmt not in FORMATS:
+            raise argparse.ArgumentTypeError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return cases
+
+
 def add_arguments(parser):
     """The flags only `linreg bench --fit` reads (bench.py adds --fit itself)."""
     group = parser.add_argument_group("time to fit (with --fit; see linreg.cli.fitbench)")
@@ -178,6 +191,12 @@ def add_arguments(parser):
         help=f"skip the stream engine on files of more rows (default {DEFAULT_STREAM_MAX_N:.0e})",
     )
     group.add_argument(
+        "--cases",
+        type=case_list,
+        metavar="N:D:FORMAT,...",
+        help="run only these of the cases chosen by --quick/--large, e.g. 1e6:8:csv,1e7:64:parquet",
+    )
+    group.add_argument(
         "--memory-cap",
         type=positive_float,
         metavar="GIB",
@@ -196,6 +215,7 @@ def run(args):
         "stream_max_n": args.stream_max_n,
         "memory_cap_bytes": int(args.memory_cap * 2**30) if args.memory_cap else None,
         "repeats": args.repeats or 1,
+        "only": sorted(args.cases) if args.cases else None,
     }
     files.make_dir(args.out)
     save = (lambda report: files.write_json(args.json, report)) if args.json else None
@@ -796,6 +816,8 @@ def benchmark(cases, names, data_dir, settings, echo=None, save=None):
     echo(f"  python -c 'import tensorflow': {base['wall_s']:.2f} s, peak {gib(base['peak_tree_rss_bytes'])} GiB", flush=True)
     for n, d in cases:
         for fmt in FORMATS:
+            if settings.get("only") and [n, d, fmt] not in [list(c) for c in settings["only"]]:
+                continue
             path, meta, generated = ensure_data(data_dir, n, d, fmt, echo)
             case = {
                 "n": n, "d": d, "format": fmt, "file": str(path), "file_bytes": meta["bytes"],
