@@ -1,6 +1,9 @@
 """Time one epoch of full-batch gradient descent here and in other systems, side by side.
 
     linreg bench [--quick] [--large] [--json PATH] [--out DIR]
+    linreg bench --fit [...]    time from a file on disk to coefficients instead,
+                                against pandas + statsmodels, scikit-learn, numpy
+                                and Spark MLlib (linreg/cli/fitbench.py)
 
 For every case (N examples, d features, float32) the same problem -- the
 model x·W + b, the mean squared error, plain gradient descent on the whole
