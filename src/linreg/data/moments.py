@@ -138,10 +138,6 @@ class Moments:
         mean, C = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width :].reshape(width, width)
         return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights), exponents)
 
-    @staticmethod
-    def packed_size(width):
-        return 3 + 2 * width + width * width
-
 
 # Columns whose largest magnitude lies outside this range are counted in units
 # of their own power of two; inside it, squares and sums of up to 1e15 of them

@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from linreg.data.table import MISSING, MISSING_CHOICES, _check_feature_names, _number
+from linreg.data.table import MISSING, MISSING_CHOICES, _check_feature_names, _number, check_header
 from linreg.errors import LinregError
 
 # A batch holds about 64 MiB of float64 values: big enough that the per-batch
@@ -296,28 +296,8 @@ def _csv_header(path):
             if any(cell.strip() for cell in cells):
                 break
         after = f.read(1 << 16)
-    header = [name.strip() for name in cells]
-    for separator, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
-        if len(header) == 1 and separator in header[0]:
-            raise LinregError(
-                f"{path}: line {line}: the header is one column, {header[0][:60]!r}, separated by {called}; "
-                "linreg reads comma-separated files: save the file with commas between the values"
-            )
-    for column, name in enumerate(header, start=1):
-        if not name:
-            hint = ""
-            lines = after.decode("utf-8", "replace").splitlines()[:4]
-            firsts = [row[0].strip() for row in csv.reader(lines[:3]) if row]
-            if column == 1 and firsts and firsts == [str(k) for k in range(len(firsts))]:
-                hint = " (it looks like a pandas index: write the file with to_csv(..., index=False))"
-            raise LinregError(
-                f"{path}: line {line}: column {column} of the header has no name{hint}; name every column"
-            )
-        if header.index(name) != column - 1:
-            raise LinregError(
-                f"{path}: line {line}: the column name {name!r} appears twice in the header; "
-                "give every column its own name"
-            )
+    lines = after.decode("utf-8", "replace").splitlines()[:4]
+    header = check_header(path, line, cells, [row[0] for row in csv.reader(lines[:3]) if row])
     if len(after) < 1 << 16 and not after.translate(None, _BLANK_BYTES):
         raise LinregError(f"{path} has a header but no data rows; add at least one row of numbers")
     return header, offset
@@ -859,33 +839,32 @@ def _csv_pieces(source, parts, names, missing, weighted):
     spare = []  # buffers whose chunk has been parsed
     read = 0  # rows of the current part
     left = sum(part.end - part.start for part in parts)  # bytes not yet in a chunk
+
+    def settle(item):
+        """The next piece in file order: a part's end (its row count checked) or a parsed chunk."""
+        nonlocal read
+        if isinstance(item, Part):
+            _check_rows(item, read, starts)
+            read = 0
+            return None
+        columns, dropped, rows = item[0].result()
+        spare.append(item[1])
+        read += rows
+        # A row takes a byte per column at least (its commas and line end).
+        return columns, dropped, None, item[2] // len(source.header)
+
     try:
         for part in parts:
             for start, buffer, length in _chunks(part.path, part.start, part.end, spare):
                 left -= length
                 pending.append((pool.submit(reader.piece, part.path, start, buffer, length), buffer, left))
                 while len(pending) > workers:
-                    item = pending.popleft()
-                    if isinstance(item, Part):
-                        _check_rows(item, read, starts)
-                        read = 0
-                    else:
-                        columns, dropped, rows = item[0].result()
-                        spare.append(item[1])
-                        read += rows
-                        # A row takes a byte per column at least (its commas and line end).
-                        yield columns, dropped, None, item[2] // len(source.header)
+                    if (piece := settle(pending.popleft())) is not None:
+                        yield piece
             pending.append(part)
         while pending:
-            item = pending.popleft()
-            if isinstance(item, Part):
-                _check_rows(item, read, starts)
-                read = 0
-            else:
-                columns, dropped, rows = item[0].result()
-                spare.append(item[1])
-                read += rows
-                yield columns, dropped, None, item[2] // len(source.header)
+            if (piece := settle(pending.popleft())) is not None:
+                yield piece
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

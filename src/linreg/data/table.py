@@ -88,26 +88,7 @@ def read_rows(path):
     except csv.Error as error:
         raise LinregError(f"{path}: line {reader.line_num}: not valid CSV ({error})") from None
     line, header = rows[0]
-    header = [name.strip() for name in header]
-    for separator, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
-        if len(header) == 1 and separator in header[0]:
-            raise LinregError(
-                f"{path}: line {line}: the header is one column, {header[0][:60]!r}, separated by {called}; "
-                "linreg reads comma-separated files: save the file with commas between the values"
-            )
-    for column, name in enumerate(header, start=1):
-        if not name:
-            hint = ""
-            if column == 1 and [cells[0].strip() for _, cells in rows[1:4]] == [str(k) for k in range(len(rows[1:4]))]:
-                hint = " (it looks like a pandas index: write the file with to_csv(..., index=False))"
-            raise LinregError(
-                f"{path}: line {line}: column {column} of the header has no name{hint}; name every column"
-            )
-        if header.index(name) != column - 1:
-            raise LinregError(
-                f"{path}: line {line}: the column name {name!r} appears twice in the header; "
-                "give every column its own name"
-            )
+    header = check_header(path, line, header, [cells[0] for _, cells in rows[1:4] if cells])
     body = rows[1:]
     if not body:
         raise LinregError(f"{path} has a header but no data rows; add at least one row of numbers")
@@ -118,6 +99,34 @@ def read_rows(path):
                 "every row needs one value per column"
             )
     return header, body
+
+
+def check_header(path, line, cells, next_firsts):
+    """The header's column names, stripped, after the checks every CSV reader
+    makes; `next_firsts` are the first cells of the next few rows (for the
+    pandas-index hint)."""
+    header = [name.strip() for name in cells]
+    for separator, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if len(header) == 1 and separator in header[0]:
+            raise LinregError(
+                f"{path}: line {line}: the header is one column, {header[0][:60]!r}, separated by {called}; "
+                "linreg reads comma-separated files: save the file with commas between the values"
+            )
+    for column, name in enumerate(header, start=1):
+        if not name:
+            hint = ""
+            firsts = [cell.strip() for cell in next_firsts[:3]]
+            if column == 1 and firsts and firsts == [str(k) for k in range(len(firsts))]:
+                hint = " (it looks like a pandas index: write the file with to_csv(..., index=False))"
+            raise LinregError(
+                f"{path}: line {line}: column {column} of the header has no name{hint}; name every column"
+            )
+        if header.index(name) != column - 1:
+            raise LinregError(
+                f"{path}: line {line}: the column name {name!r} appears twice in the header; "
+                "give every column its own name"
+            )
+    return header
 
 
 def _number(path, line, column, text):

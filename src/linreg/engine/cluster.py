@@ -54,9 +54,6 @@ class Single:
     def lockstep(self, items):
         return items
 
-    def describe(self):
-        return "1 process"
-
 
 class Cluster(Single):
     """This process as worker `rank` of `size`, from TF_CONFIG."""
@@ -102,9 +99,6 @@ class Cluster(Single):
                 yield item
             if np.all(done == 1.0):
                 return
-
-    def describe(self):
-        return f"worker {self.rank} of {self.size}"
 
 
 def _first_line(error):
