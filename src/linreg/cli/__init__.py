@@ -94,6 +94,10 @@ def main(argv=None):
         return args.run(args) or 0
     except LinregError as error:
         print(f"error: {error}", file=sys.stderr)
+        if getattr(error, "leave_at_once", False):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(error.exit_code)
         return error.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -41,6 +41,10 @@ class WorkerFailed(LinregError):
     """A collective failed: another worker died or cannot be reached (exit code 1)."""
 
     exit_code = 1
+    # TensorFlow's collective runtime cannot be torn down cleanly once a peer
+    # is gone (its pools print tracebacks at interpreter exit): the command
+    # line leaves at once after its one line.
+    leave_at_once = True
 
 
 class Single:
