@@ -197,7 +197,9 @@ def fit(
                    gathers the sufficient statistics, training runs on them),
                    "stream" (every epoch streams the files), or "auto"
                    (default: memory when the data fits in half the available
-                   memory, otherwise moments). With TF_CONFIG naming several
+                   memory, otherwise moments; stream past 4096 features,
+                   with coefficients, R² and residual SD but no standard
+                   errors). With TF_CONFIG naming several
                    workers, this process is one of them (engine/cluster.py).
     batch_rows:    rows per batch read from files (default: about 64 MiB of
                    numbers); what a streamed engine holds at a time
@@ -220,19 +222,31 @@ def fit(
         scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
     else:
         started = time.perf_counter()
-        table, scaled = _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows)
+        table, scaled = _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows, engine)
         pass_seconds = time.perf_counter() - started
-    ortho = orthogonalize(scaled.x)
-    # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
-    # columns are centred), so its eigenvalues are 2·s²/N for the singular
-    # values s of x_s -- those of R -- and 2 for the intercept.
-    s2 = 2.0 * ortho.singular_values**2 / len(scaled.y)
-    b2 = [2.0] if scaled.train_intercept else []  # the intercept's own curvature, when it is trained
-    curvature = Curvature(max([s2[0], *b2]), min([s2[-1], *b2]), "from the singular values of the standardized data")
     method = solve.resolve(optimizer) if engine != "stream" else ("nesterov" if optimizer == "auto" else optimizer)
-    kappa = ortho.condition_number
+    if scaled.cross_products:
+        ortho = orthogonalize(scaled.x)
+        # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
+        # columns are centred), so its eigenvalues are 2·s²/N for the singular
+        # values s of x_s -- those of R -- and 2 for the intercept.
+        s2 = 2.0 * ortho.singular_values**2 / len(scaled.y)
+        b2 = [2.0] if scaled.train_intercept else []  # the intercept's own curvature, when it is trained
+        curvature = Curvature(max([s2[0], *b2]), min([s2[-1], *b2]), "from the singular values of the standardized data")
+        kappa = ortho.condition_number
+    else:  # too many features for xᵀx: λ_max from passes over the files, λ_min unknown
+        from linreg.engine.streamed import largest_curvature
+
+        if method not in ("gd", "nesterov"):
+            raise LinregError(
+                f"with more than {_max_moments_features()} features engine stream trains with gd or nesterov "
+                f"(default); {method} needs the smallest eigenvalue of the Hessian, which needs their cross-products"
+            )
+        largest = largest_curvature(source, target, table.features, weights, missing, scaled, cluster, batch_rows)
+        curvature = Curvature(largest, 0.0, "power iteration over the files (the smallest eigenvalue is not known)")
+        ortho, kappa = None, math.nan
     tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
-    if dtype == "float32" and (message := float32_warning(method, kappa)):
+    if dtype == "float32" and scaled.cross_products and (message := float32_warning(method, kappa)):
         (warn or _print_warning)(message)
     to_standardized = ortho.weights if method == "orthogonal" else (lambda W: W)
 
@@ -252,8 +266,9 @@ def fit(
     if checkpoint is not None:
         from linreg.engine.checkpoint import Checkpoints, fingerprint
 
+        known = (scaled.x, scaled.y) if scaled.cross_products else (scaled.x_mean, scaled.x_scale)
         settings = {
-            "data": fingerprint(scaled.x, scaled.y),
+            "data": fingerprint(*known, np.array([scaled.y_mean, scaled.y_scale, scaled.rows])),
             "dtype": dtype,
             "optimizer": method,
             "learning_rate": learning_rate,
@@ -313,7 +328,6 @@ def _plan(data, engine, target, weights, categorical, optimizer):
     if weights is not None and not isinstance(weights, str):
         raise LinregError("with a file, weights is the name of its weights column")
     from linreg.data import stream
-    from linreg.engine.streamed import MAX_MOMENTS_FEATURES
 
     source = stream.open_source(data)
     if engine == "auto":
@@ -323,7 +337,7 @@ def _plan(data, engine, target, weights, categorical, optimizer):
             factor = CSV_MEMORY_FACTOR if source.format == "csv" else PARQUET_MEMORY_FACTOR * 8 * len(source.header)
             need = factor * (source.bytes if source.format == "csv" else stream.count_rows(source))
             engine = "memory" if need <= MEMORY_SHARE * _available_memory() else "moments"
-        if engine == "moments" and len(source.header) - 1 > MAX_MOMENTS_FEATURES:
+        if engine == "moments" and len(source.header) - 1 > _max_moments_features():
             engine = "stream"
     if engine == "memory" and workers.size > 1:
         raise LinregError("several workers (TF_CONFIG) share the data with --engine moments or stream, not memory")
@@ -336,6 +350,12 @@ def _plan(data, engine, target, weights, categorical, optimizer):
         if engine == "stream" and optimizer not in ("auto", "gd", "momentum", "nesterov"):
             raise LinregError(f"engine stream trains with gd, momentum or nesterov (default), not {optimizer}")
     return engine, source, workers
+
+
+def _max_moments_features():
+    from linreg.engine import streamed
+
+    return streamed.MAX_MOMENTS_FEATURES
 
 
 def _available_memory():
@@ -386,15 +406,18 @@ def _read_all(source, target, features, missing, weights):
     return table
 
 
-def _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows=None):
-    """(table, scaled) from one streamed pass: the statistics, checked, as pseudo-rows."""
+def _streamed(source, target, features, weights, missing, intercept, cluster, batch_rows=None, engine="moments"):
+    """(table, scaled) from one streamed pass: the statistics, checked, as
+    pseudo-rows; for engine stream past MAX_MOMENTS_FEATURES features, only
+    the means and spreads (data/moments.py, `problem`)."""
     from linreg.data import moments as statistics
     from linreg.data import stream
     from linreg.data.table import Table
     from linreg.engine.streamed import gather_moments
 
     features = stream.check_columns(source, target, features, weights)
-    moments, dropped = gather_moments(source, target, features, weights, missing, cluster, batch_rows)
+    diagonal = engine == "stream" and len(features) > _max_moments_features()
+    moments, dropped = gather_moments(source, target, features, weights, missing, cluster, batch_rows, diagonal)
     if moments.rows == 0 and dropped:
         raise LinregError(f"{source.describe()}: every row has a missing value in the columns used; nothing is left to fit")
     scaled = statistics.problem(moments, features, target, intercept, weights is not None, source.describe())
@@ -410,7 +433,8 @@ def _train_streamed(method, source, target, table, weights, missing, scaled, cur
     from linreg.engine.streamed import StreamedEpochs, diverged
 
     model = LinearModel(scaled.x.shape[1], dtype=dtype, intercept=scaled.train_intercept)
-    rule = solve.make(method, model, curvature.largest, curvature.smallest, learning_rate)
+    smallest = curvature.smallest if scaled.cross_products else None  # None: unknown
+    rule = solve.make(method, model, curvature.largest, smallest, learning_rate)
     epochs_run = StreamedEpochs(model, rule, source, target, table.features, weights, missing, scaled, cluster, tol,
                                 batch_rows)
     result = driver.loop(model, rule, epochs_run.run, epochs_run.measure, diverged(rule), epochs, "stream",
@@ -473,13 +497,22 @@ class Fit:
         self.engine, self.cluster, self.pass_seconds = "memory", None, None
         self.features, self.target = list(table.features), table.target
         R, singular_values = (None, None) if ortho is None else (ortho.R, ortho.singular_values)
-        self.stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)
+        # Without the cross-products (engine stream, many features) the fit's
+        # own mean squared error, measured over the files where training
+        # ended, gives R², the residual SD and the likelihood; nothing else.
+        mean_square = None if scaled.cross_products else float(self.result.history.loss[-1])
+        if scaled.cross_products:
+            self.stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)
+        else:
+            self.stats = ols.loss_statistics(scaled, solution.W, solution.b, mean_square)
         self.diagnostics = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values,
-                                       getattr(table, "log_weights", None))
+                                       getattr(table, "log_weights", None), mean_square=mean_square)
         if table.x is not None:
             ls_W, ls_b = ols.least_squares(table.x, table.y, scaled.intercept, table.weights)
-        else:  # streamed: the closed form from the statistics' pseudo-rows
+        elif scaled.cross_products:  # streamed: the closed form from the statistics' pseudo-rows
             ls_W, ls_b = scaled.coefficients(np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0], 0.0)
+        else:  # no closed form without xᵀx
+            ls_W, ls_b = np.full(len(self.features), math.nan), math.nan
         reference = np.concatenate([[ls_b], ls_W])
         self.least_squares = self._by_name(reference)
         self.relative_difference = np.abs(self.stats.coefficients - reference) / np.maximum(
@@ -490,7 +523,7 @@ class Fit:
         self.estimated_digits = estimated_digits(
             self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats), _offset(scaled),
             streamed=scaled.represents is not None,
-        )
+        ) if scaled.cross_products else math.nan  # κ unknown
         # The model as it is exported: the final float64 coefficients in the standardized space.
         self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)
 
@@ -505,7 +538,12 @@ class Fit:
         first = 0 if self.scaled.intercept else 1  # no intercept: its slot (0) is left out
         return {name: float(value) for name, value in zip(self.names, values[first:])}
 
-    def _valid(self, what):
+    def _valid(self, what, statistics=True):
+        if statistics and not self.scaled.cross_products:
+            raise LinregError(
+                f"no {what}: they need the cross-products of the features, which engine stream does not gather "
+                f"past {_max_moments_features()} features; the coefficients, R² and residual SD are known"
+            )
         if not self.converged:
             raise NotConvergedError(
                 f"the fit has not converged after {self.epochs} epochs, so its {what} would describe a point that "
@@ -611,8 +649,9 @@ class Fit:
         """Save as a TensorFlow SavedModel folder (see `linreg.load`); not for a fit that has not converged."""
         from linreg.io import export
 
-        self._valid("export")
-        export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=self.stats,
+        self._valid("export", statistics=False)
+        statistics = self.stats if self.scaled.cross_products else None
+        export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=statistics,
                     columns=self.table.columns, categories=self.table.categories)
 
     def __repr__(self):

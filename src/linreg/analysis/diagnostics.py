@@ -118,7 +118,8 @@ class Diagnostics:
         return " ".join(notes)
 
 
-def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None):
+def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None,
+                mean_square=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
@@ -126,7 +127,10 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     what cannot be computed is inf or nan, as described in Diagnostics.
     Fitted from streamed statistics (scaled.represents), the residuals
     themselves were never held, so the tests of their shape are nan; Σ log w
-    comes as `log_weights` instead of the weights.
+    comes as `log_weights` instead of the weights. Without even the
+    statistics' cross-products (scaled.cross_products False) the fit's mean
+    squared error `mean_square` stands in for the residuals, and the
+    condition numbers are nan.
     """
     from scipy import stats  # imported here, as in ols.py: it takes 0.4 s
 
@@ -134,15 +138,17 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     W_s = np.asarray(W_s, np.float64).reshape(-1)
     n, d = scaled.rows, x.shape[1]
     streamed = scaled.represents is not None
+    known = scaled.cross_products
     constant = 1 if scaled.intercept else 0
     df_model, df_resid = d, n - d - constant
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         residuals = y - (x @ W_s + float(b_s))  # standardized: σ_y times smaller
-        ssr = scaled.multiplicity * float(residuals @ residuals)
+        ssr = scaled.multiplicity * float(residuals @ residuals) if known else n * mean_square
         # y is centred (weighted, with weights) with an intercept: the F test is
         # against the intercept-only model; without one, against y = 0 (Σy²).
-        tss = scaled.multiplicity * float(y @ y)
+        # Standardized, either sum is N (y_s has mean square 1).
+        tss = scaled.multiplicity * float(y @ y) if known else float(n)
         exact = is_exact(scaled, ssr)
 
         # F test against the intercept-only model.
@@ -182,10 +188,12 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
             else:
                 omnibus, omnibus_p = (float(v) for v in stats.normaltest(residuals))
 
-        if singular_values is None:  # a fit passes those of its orthogonalization
+        if singular_values is None and known:  # a fit passes those of its orthogonalization
             singular_values = np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False)
-        standardized = _ratio(singular_values)
-        if scaled.intercept and not scaled.weighted:
+        standardized = _ratio(singular_values) if known else math.nan
+        if not known:
+            raw = math.nan
+        elif scaled.intercept and not scaled.weighted:
             raw = _raw_condition_number(scaled)
         elif raw_x is None:
             raw = math.nan  # streamed: the raw design was never held

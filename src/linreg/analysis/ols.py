@@ -9,8 +9,10 @@ import numpy as np
 
 def is_exact(scaled, rss_standardized):
     """Whether residuals with this sum of squares (standardized) are zero to rounding."""
-    # ‖y‖² in standardized units: ‖y - ȳ‖² + N·ȳ², over σ_y².
-    y_norm2 = scaled.multiplicity * float(scaled.y @ scaled.y) + scaled.rows * (scaled.y_mean / scaled.y_scale) ** 2
+    # ‖y‖² in standardized units: ‖y - ȳ‖² + N·ȳ², over σ_y² (‖y - ȳ‖² is N
+    # there; computed from the rows when they are held).
+    centred = scaled.multiplicity * float(scaled.y @ scaled.y) if scaled.cross_products else scaled.rows
+    y_norm2 = centred + scaled.rows * (scaled.y_mean / scaled.y_scale) ** 2
     return rss_standardized <= EXACT_RTOL**2 * y_norm2
 
 
@@ -152,3 +154,27 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
         exact=exact,
         covariance=covariance,
     )
+
+
+def loss_statistics(scaled, W_s, b_s, mean_square, confidence=0.95):
+    """What can be said of a fit known only by its loss: the coefficients,
+    R², the residual SD; standard errors, t, p and intervals are nan.
+
+    For data with too many features to gather xᵀx (engine stream past 4096
+    features). In standardized units the target's mean square is 1, so the
+    residual sum of squares is N·loss and the total is N: R² = 1 - loss.
+    """
+    n, d = scaled.rows, len(scaled.x_mean)
+    df = n - (d + 1 if scaled.intercept else d)
+    rss = n * mean_square
+    exact = is_exact(scaled, rss)
+    rss = 0.0 if exact else rss
+    W, b = scaled.coefficients(W_s, b_s)
+    coefficients = np.concatenate([[b], W])
+    unknown = np.full_like(coefficients, np.nan)
+    r_squared = 1.0 - rss / n
+    return OLSStatistics(
+        coefficients=coefficients, std_errors=unknown, t=unknown, p_values=unknown, ci_low=unknown, ci_high=unknown,
+        r_squared=r_squared, adj_r_squared=1.0 - (1.0 - r_squared) * (n - 1 if scaled.intercept else n) / df,
+        residual_sd=math.sqrt(rss / df * scaled.weight_mean) * scaled.y_scale, n=n, df_residual=df, exact=exact,
+    )  # fmt: skip

@@ -105,6 +105,37 @@ class Nesterov(Momentum):
         return 2.0 * (1.0 + beta) / ((1.0 + 2.0 * beta) * largest)
 
 
+class RestartedNesterov(Nesterov):
+    """Nesterov momentum for when λ_min is unknown (engine stream, d > 4096).
+
+    The tuned beta above needs κ = λ_max/λ_min, and λ_min is the eigenvalue
+    that power iteration cannot find cheaply. Without it, beta grows with the
+    step count k as beta_k = k/(k + 3) -- Nesterov's schedule for any convex
+    bowl -- and restarts from 0 whenever the gradient turns against the
+    velocity (g·velocity < 0): the ball has rolled past the bottom of the
+    valley and would climb the far side. O'Donoghue and Candès (2015) showed
+    that this restart recovers the √κ rate of the tuned rule without knowing κ.
+    The rate stays 1/λ_max, inside this rule's limit for any beta (4/(3λ) at
+    beta = 1).
+    """
+
+    def __init__(self, model, learning_rate):
+        super().__init__(model, learning_rate, beta=0.0)
+        self.steps = tf.Variable(0.0, dtype=model.W.dtype, trainable=False, name="steps_since_restart")
+
+    def direction(self, gradients):
+        against = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(gradients, self.velocity)]) < 0
+        for velocity in self.velocity:
+            velocity.assign(tf.where(against, tf.zeros_like(velocity), velocity))
+        self.steps.assign(tf.where(against, tf.zeros_like(self.steps), self.steps + 1))
+        self.beta.assign(self.steps / (self.steps + 3.0))
+        return super().direction(gradients)
+
+    @staticmethod
+    def tuned(largest, smallest=None):
+        return {"learning_rate": 1.0 / largest}
+
+
 class ConjugateGradients(GradientDescent):
     """Conjugate gradients: each step exactly to the bottom along a new direction.
 

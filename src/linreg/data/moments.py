@@ -43,7 +43,9 @@ class Moments:
     rows:        how many rows (for degrees of freedom)
     weight:      Σw, the rows' total weight (= rows without weights)
     mean:        [d + 1] the (weighted) means of x_1..x_d and y, in units of 2**exponents
-    C:           [d + 1, d + 1] Σ w·(z - z̄)(z - z̄)ᵀ, in units of 2**(exponent_j + exponent_k)
+    C:           [d + 1, d + 1] Σ w·(z - z̄)(z - z̄)ᵀ, in units of 2**(exponent_j + exponent_k);
+                 or, gathered with diagonal=True, only its diagonal [d + 1], the
+                 sums of squares Σ w·(z_j - z̄_j)² (d + 1 numbers instead of (d + 1)²)
     log_weights: Σ log w (the weighted log-likelihood needs it); 0 without weights
     exponents:   [d + 1] each column's power of two (see `of`)
 
@@ -65,16 +67,26 @@ class Moments:
         if self.exponents is None:
             self.exponents = np.zeros(len(self.mean), np.int64)
 
-    @classmethod
-    def empty(cls, width):
-        return cls(0, 0.0, np.zeros(width), np.zeros((width, width)))
+    @property
+    def diagonal(self):
+        """Whether only the sums of squares were gathered, not the cross-products."""
+        return self.C.ndim == 1
+
+    @property
+    def sums_of_squares(self):
+        return self.C if self.diagonal else np.diag(self.C)
 
     @classmethod
-    def of(cls, x, y, w=None):
-        """The statistics of one batch: centred on its own mean, then one matrix product."""
+    def empty(cls, width, diagonal=False):
+        return cls(0, 0.0, np.zeros(width), np.zeros(width if diagonal else (width, width)))
+
+    @classmethod
+    def of(cls, x, y, w=None, diagonal=False):
+        """The statistics of one batch: centred on its own mean, then one matrix
+        product (or, diagonal, one sum of squares per column: O(rows·d), not O(rows·d²))."""
         width = x.shape[1] + 1
         if len(y) == 0:
-            return cls.empty(width)
+            return cls.empty(width, diagonal)
         # Columns as rows ([d, rows], contiguous when x comes column by column,
         # as the reader gives it): centring makes the one copy, and the
         # products of such rows run at the speed of the matrix-multiply kernel.
@@ -96,6 +108,9 @@ class Moments:
             xc = columns - mean[:-1, None]
             yc = y - mean[-1]
             xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
+            if diagonal:
+                C = np.append(np.einsum("ij,ij->i", xw, xc), yw @ yc)
+                return cls(len(y), weight, mean, C, log_weights, exponents)
             C = np.empty((width, width))
             C[:-1, :-1] = xw @ xc.T
             C[:-1, -1] = C[-1, :-1] = xw @ yc
@@ -108,8 +123,8 @@ class Moments:
         if not np.any(shift):
             return self
         scale = np.ldexp(1.0, shift)
-        return Moments(self.rows, self.weight, self.mean * scale, self.C * np.outer(scale, scale), self.log_weights,
-                       exponents)
+        squares = scale * scale if self.diagonal else np.outer(scale, scale)
+        return Moments(self.rows, self.weight, self.mean * scale, self.C * squares, self.log_weights, exponents)
 
     def merge(self, other):
         """The statistics of both sets of rows together (Chan, Golub and LeVeque)."""
@@ -123,7 +138,8 @@ class Moments:
         delta = b.mean - a.mean
         mean = a.mean + delta * (b.weight / weight)
         with np.errstate(all="ignore"):
-            C = a.C + b.C + np.outer(delta, delta) * (a.weight * b.weight / weight)
+            product = delta * delta if a.diagonal else np.outer(delta, delta)
+            C = a.C + b.C + product * (a.weight * b.weight / weight)
         return Moments(a.rows + b.rows, weight, mean, C, a.log_weights + b.log_weights, units)
 
     # --- one vector, for an all-reduce between workers ---------------------------
@@ -135,7 +151,8 @@ class Moments:
     def unpack(cls, vector, width):
         rows, weight, log_weights = vector[:3]
         exponents = vector[3 : 3 + width].astype(np.int64)
-        mean, C = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width :].reshape(width, width)
+        mean, C = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width :]
+        C = C if len(C) == width else C.reshape(width, width)  # diagonal: d + 1 numbers
         return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights), exponents)
 
 
@@ -162,14 +179,16 @@ def standardized(moments, intercept=True):
     As data/scaling.py does for rows in memory: every column centred on its
     (weighted) mean and divided by its standard deviation, or, without an
     intercept, not centred and divided by its root mean square. Without an
-    intercept the uncentred cross-products are C + Σw·z̄z̄ᵀ.
+    intercept the uncentred cross-products are C + Σw·z̄z̄ᵀ. From diagonal
+    statistics S is None: only the means and scales are known.
     """
     C, mean, weight = moments.C, moments.mean, moments.weight
-    if not intercept:
-        C, mean = C + weight * np.outer(mean, mean), np.zeros_like(mean)
     with np.errstate(all="ignore"):
-        scale = np.sqrt(np.diag(C) / weight)
-        S = C / np.outer(scale, scale)  # free of units: the powers of two cancel
+        if not intercept:
+            C = C + weight * (mean * mean if moments.diagonal else np.outer(mean, mean))
+            mean = np.zeros_like(mean)
+        scale = np.sqrt((C if moments.diagonal else np.diag(C)) / weight)
+        S = None if moments.diagonal else C / np.outer(scale, scale)  # free of units: the powers of two cancel
     # Means and scales back in the data's own units.
     return np.ldexp(mean, moments.exponents), np.ldexp(scale, moments.exponents), S
 
@@ -217,8 +236,33 @@ COMBINATION_TOLERANCE = 1e-7
 
 def problem(moments, features, target, intercept=True, weighted=False, source="the data"):
     """The Standardized problem (data/scaling.py) the statistics stand for, with
-    pseudo-rows as its x and y, after the checks data/table.py makes on rows."""
+    pseudo-rows as its x and y, after the checks data/table.py makes on rows.
+
+    From diagonal statistics (too many features for the cross-products) it
+    has no rows at all: its means and scales say how to standardize each
+    batch read, and `cross_products` is False -- there is nothing from which
+    to check for collinear columns or to compute standard errors.
+    """
     from linreg.data.scaling import Standardized
+
+    mean, scale, S = _checked(moments, features, target, intercept, source)
+    n, d = moments.rows, len(features)
+    if moments.diagonal:
+        return Standardized(
+            mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), np.zeros((0, d)), np.zeros(0), intercept,
+            moments.weight / n, weighted, represents=n, cross_products=False,
+        )  # fmt: skip
+    _check_combinations(S[:-1, :-1] / moments.weight, features, source)
+    x, y = pseudo_rows(S, moments.weight)
+    return Standardized(
+        mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), x, y, intercept,
+        moments.weight / n, weighted, represents=n,
+    )  # fmt: skip
+
+
+def _checked(moments, features, target, intercept, source):
+    """`standardized(moments)`, after the checks on the rows, the finite
+    numbers, the constant columns and the spreads."""
     from linreg.errors import LinregError
 
     n, d = moments.rows, len(features)
@@ -227,13 +271,14 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
             f"{source} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
             f"(an intercept and {d} feature{'s' if d != 1 else ''}); it needs at least {d + 2} rows"
         )
+    squares = moments.sums_of_squares
     if not (np.all(np.isfinite(moments.C)) and np.all(np.isfinite(moments.mean))):
-        bad = [name for name, ok in zip([*features, target], np.isfinite(np.diag(moments.C)) & np.isfinite(moments.mean)) if not ok]
+        bad = [name for name, ok in zip([*features, target], np.isfinite(squares) & np.isfinite(moments.mean)) if not ok]
         raise LinregError(
             f"{source}: column {(bad or [target])[0]!r}: its values differ by more than float64 can hold "
             "(about 1.8e308); multiply or divide the column by a power of ten"
         )
-    spread = np.sqrt(np.diag(moments.C) / moments.weight)
+    spread = np.sqrt(squares / moments.weight)
     # A column is constant when its spread is rounding beside its mean.
     constant = spread <= 16 * np.finfo(np.float64).eps * np.abs(moments.mean)
     for j, name in enumerate(features):
@@ -249,7 +294,14 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
         j = int(np.argmin(scale))
         raise LinregError(f"{source}: column {[*features, target][j]!r}: its spread is too small for float64 arithmetic; "
                           "multiply the column by a power of ten")
-    correlation = S[:-1, :-1] / moments.weight
+    return mean, scale, S
+
+
+def _check_combinations(correlation, features, source):
+    """Refuse a feature column that is an exact linear combination of others."""
+    from linreg.errors import LinregError
+
+    d = len(features)
     try:
         diagonal = np.abs(np.diag(np.linalg.cholesky(correlation)))
     except np.linalg.LinAlgError:
@@ -265,11 +317,6 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
             "accuracy of streamed statistics), so its coefficient cannot be told apart from theirs; "
             "leave it out with --features"
         )
-    x, y = pseudo_rows(S, moments.weight)
-    return Standardized(
-        mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), x, y, intercept,
-        moments.weight / n, weighted, represents=n,
-    )  # fmt: skip
 
 
 def _leading_definite(matrix):

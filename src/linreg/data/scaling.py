@@ -38,6 +38,11 @@ class Standardized:
     # for. Means over them equal means over the data; sums are `multiplicity`
     # times theirs.
     represents: int = None
+    # False when only the columns' means and spreads are known -- streamed data
+    # with too many features to gather their (d + 1)² cross-products: x and y
+    # are then empty, and nothing that needs xᵀx (standard errors, the
+    # closed-form answer, the condition number) can be computed.
+    cross_products: bool = True
 
     @property
     def rows(self):

@@ -34,8 +34,13 @@ MIN_PATIENCE, MAX_PATIENCE, ORTHOGONAL_PATIENCE = 100, 20_000, 5
 
 def make(name, model, largest=None, smallest=None, learning_rate="auto", **extra):
     """The optimizer `name` for `model`: tuned from the curvature, with the
-    learning rate replaced by the user's when one is given."""
+    learning rate replaced by the user's when one is given. smallest=None:
+    λ_min is unknown, and nesterov restarts instead of being tuned by κ."""
     rule = optimizers.REGISTRY[name]
+    if smallest is None:
+        rule, smallest = (optimizers.RestartedNesterov if name == "nesterov" else rule), 0.0
+        if rule not in (optimizers.GradientDescent, optimizers.RestartedNesterov):
+            raise ValueError(f"{name} needs the smallest eigenvalue of the Hessian")
     settings = rule.tuned(largest, max(smallest, largest * 1e-16)) if largest else {}
     if learning_rate != "auto":
         settings["learning_rate"] = learning_rate

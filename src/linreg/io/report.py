@@ -61,6 +61,7 @@ def _engine_line(fit):
 def summary(fit):
     """The report of a Fit as text, laid out like statistical software's OLS summary."""
     table, stats, result = fit.table, fit.stats, fit.result
+    known = fit.scaled.cross_products  # False: only the coefficients and the loss are known
     n, d = stats.n, len(fit.features)
     labels = fit.names
     first = 0 if fit.scaled.intercept else 1  # the arrays' slot 0 is the intercept
@@ -72,16 +73,22 @@ def summary(fit):
         f"  features and target standardized; {fit.dtype}; compile {result.compile}; {_engine_line(fit)}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
         f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits "
-        "(of the weights as a whole; a much smaller coefficient can have fewer)",
+        "(of the weights as a whole; a much smaller coefficient can have fewer)"
+        if known
+        else f"  {d} features: too many to gather their cross-products, so the condition number, the standard "
+        f"errors and the closed-form answer are not known; steepest curvature {fit.curvature.largest:.4g} "
+        "(power iteration over the files)",
         _method_line(fit),
         f"  {_ending(fit)}{resumed}",
         "",
     ]
-    if not result.converged:
+    if not result.converged or not known:
         lines += [
             "NOT CONVERGED: these coefficients are not the least-squares solution; no standard errors, t, p or "
-            "intervals are shown",
-            f"{'':<{width}} {'coef (not converged)':>22}",
+            "intervals are shown"
+            if not result.converged
+            else "coefficients only: standard errors, t, p and intervals need the features' cross-products",
+            f"{'':<{width}} {'coef' if result.converged else 'coef (not converged)':>22}",
         ]
         lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients[first:])]
     else:
@@ -115,7 +122,9 @@ def summary(fit):
         f"   n  {stats.n}   df  {stats.df_residual}",
     ]
     if result.converged:
-        lines += _diagnostic_lines(fit.diagnostics)
+        lines += _diagnostic_lines(fit.diagnostics, streamed=fit.scaled.represents is not None)
+    if not known:
+        return "\n".join(lines)
     lines += [
         "",
         "gradient descent beside the closed-form least-squares solution (float64):",
@@ -133,16 +142,25 @@ def summary(fit):
     return "\n".join(lines)
 
 
-def _diagnostic_lines(found):
+def _diagnostic_lines(found, streamed=False):
     lines = [
         f"F-statistic  {found.f_statistic:.6g} (p = {found.f_p_value:.3g})   log-likelihood  "
         f"{found.log_likelihood:.6g}   AIC  {found.aic:.6g}   BIC  {found.bic:.6g}",
-        f"Durbin-Watson  {found.durbin_watson:.4f}   Omnibus  {found.omnibus:.4g} (p = {found.omnibus_p_value:.3g})"
+        "Durbin-Watson, Omnibus, Jarque-Bera, skew, kurtosis: not known (streamed: the residuals were not held)"
+        if streamed
+        else f"Durbin-Watson  {found.durbin_watson:.4f}   Omnibus  {found.omnibus:.4g} (p = {found.omnibus_p_value:.3g})"
         f"   Jarque-Bera  {found.jarque_bera:.4g} (p = {found.jarque_bera_p_value:.3g})   skew  {found.skew:.4g}"
         f"   kurtosis  {found.kurtosis:.4g}",
-        f"condition number  {found.condition_number_raw:.4g} (statsmodels' Cond. No., raw columns); "
-        f"{found.condition_number_standardized:.4g} (standardized columns)",
     ]
+    if math.isnan(found.condition_number_standardized):
+        pass  # nothing known: too many features for their cross-products
+    elif math.isnan(found.condition_number_raw):
+        lines.append(f"condition number  {found.condition_number_standardized:.4g} (standardized columns)")
+    else:
+        lines.append(
+            f"condition number  {found.condition_number_raw:.4g} (statsmodels' Cond. No., raw columns); "
+            f"{found.condition_number_standardized:.4g} (standardized columns)"
+        )
     note = found.condition_note()
     return lines + ([f"note: {note}"] if note else [])
 
@@ -163,8 +181,10 @@ def document(fit):
 
     first = 0 if fit.scaled.intercept else 1
 
+    known = fit.scaled.cross_products  # False: no statistics beyond the loss, no closed form
+
     def by_name(values):
-        return {name: _finite_or_none(v) for name, v in zip(fit.names, values[first:])} if valid else None
+        return {name: _finite_or_none(v) for name, v in zip(fit.names, values[first:])} if valid and known else None
 
     return {
         "target": fit.target,
@@ -173,13 +193,13 @@ def document(fit):
         "weights": fit.table.weights_column,
         "converged": fit.converged,
         "exact_fit": stats.exact,
-        "estimated_digits": fit.estimated_digits,
+        "estimated_digits": _finite_or_none(fit.estimated_digits),
         "coefficients": fit.coefficients,
         "std_errors": by_name(stats.std_errors),
         "t": by_name(stats.t),
         "p_values": by_name(stats.p_values),
         "ci_95": {n: [float(lo), float(hi)] for n, lo, hi in zip(fit.names, stats.ci_low[first:], stats.ci_high[first:])}
-        if valid
+        if valid and known
         else None,
         "r_squared": stats.r_squared,
         "adj_r_squared": stats.adj_r_squared,
@@ -191,8 +211,8 @@ def document(fit):
         else None,
         "epochs": fit.epochs,
         "stalled_at_rounding_floor": fit.result.stalled,
-        "least_squares": fit.least_squares,
-        "max_relative_difference": float(np.max(fit.relative_difference)),
+        "least_squares": fit.least_squares if known else None,
+        "max_relative_difference": float(np.max(fit.relative_difference)) if known else None,
         "learning_rate": float(fit.optimizer.learning_rate),
         "momentum": float(getattr(fit.optimizer, "beta", 0.0)),
         "optimizer": fit.optimizer_name,
