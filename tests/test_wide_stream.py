@@ -143,3 +143,17 @@ def test_wide_fit_says_what_it_does_not_know(tmp_path, few_is_many):
     np.testing.assert_allclose(linreg.load(tmp_path / "model").predict(x[:3]), wide.predict(x[:3]), rtol=1e-12)
     with pytest.raises(LinregError, match="gd or nesterov"):
         linreg.fit(path, "y", engine="stream", optimizer="momentum", progress=False)
+
+
+def test_wide_run_continues_from_its_checkpoint_to_the_same_answer(tmp_path, few_is_many):
+    x, y = correlated(800, 5, seed=27)
+    path = write_parquet(tmp_path / "k.parquet", x, y, row_group_size=200)
+    straight = linreg.fit(path, "y", engine="stream", epochs=20_000, progress=False)
+    first = linreg.fit(path, "y", engine="stream", epochs=25, checkpoint=tmp_path / "ck", progress=False)
+    assert not first.converged
+    resumed = linreg.fit(path, "y", engine="stream", epochs=20_000, checkpoint=tmp_path / "ck", progress=False)
+    assert resumed.resumed_at == 25 and resumed.converged
+    # The restart counter and the velocity were saved with the weights, so the
+    # resumed run takes the very steps of the uninterrupted one.
+    assert resumed.epochs == straight.epochs
+    np.testing.assert_array_equal(values(resumed.coefficients), values(straight.coefficients))

@@ -273,7 +273,9 @@ def fit(
             "optimizer": method,
             "learning_rate": learning_rate,
             "tol": tol,
-            "compile": compile if compile != "auto" else driver.resolve_compile(compile, *scaled.x.shape, epochs),
+            # (The stream engine runs its epochs eagerly, batch by batch, whatever compile says.)
+            "compile": "stream" if engine == "stream" else
+            compile if compile != "auto" else driver.resolve_compile(compile, *scaled.x.shape, epochs),
             "engine": engine,
             "rows": scaled.rows,
         }
