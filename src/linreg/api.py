@@ -243,7 +243,7 @@ def fit(
                 f"(default); {method} needs the smallest eigenvalue of the Hessian, which needs their cross-products"
             )
         largest = largest_curvature(source, target, table.features, weights, missing, scaled, cluster, batch_rows)
-        curvature = Curvature(largest, 0.0, "power iteration over the files (the smallest eigenvalue is not known)")
+        curvature = Curvature(largest, 0.0, "Lanczos over the files (the smallest eigenvalue is not known)")
         ortho, kappa = None, math.nan
     tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
     if dtype == "float32" and scaled.cross_products and (message := float32_warning(method, kappa)):

@@ -109,9 +109,10 @@ class RestartedNesterov(Nesterov):
     """Nesterov momentum for when λ_min is unknown (engine stream, d > 4096).
 
     The tuned beta above needs κ = λ_max/λ_min, and λ_min is the eigenvalue
-    that power iteration cannot find cheaply. Without it, beta grows with the
-    step count k as beta_k = k/(k + 3) -- Nesterov's schedule for any convex
-    bowl -- and restarts from 0 whenever the gradient turns against the
+    that a few passes over the files cannot find (a Krylov method needs more
+    of them the worse the conditioning). Without it, beta grows with the step
+    count k as beta_k = k/(k + 3) -- Nesterov's schedule for any convex bowl
+    -- and restarts from 0 whenever the gradient turns against the
     velocity (g·velocity < 0): the ball has rolled past the bottom of the
     valley and would climb the far side. O'Donoghue and Candès (2015) showed
     that this restart recovers the √κ rate of the tuned rule without knowing κ.

@@ -77,7 +77,7 @@ def summary(fit):
         if known
         else f"  {d} features: too many to gather their cross-products, so the condition number, the standard "
         f"errors and the closed-form answer are not known; steepest curvature {fit.curvature.largest:.4g} "
-        "(power iteration over the files)",
+        "(Lanczos over the files)",
         _method_line(fit),
         f"  {_ending(fit)}{resumed}",
         "",
@@ -87,7 +87,8 @@ def summary(fit):
             "NOT CONVERGED: these coefficients are not the least-squares solution; no standard errors, t, p or "
             "intervals are shown"
             if not result.converged
-            else "coefficients only: standard errors, t, p and intervals need the features' cross-products",
+            else "coefficients only: standard errors, t, p and intervals need the features' cross-products, and "
+            "so does a check for collinear columns (of exactly collinear ones, these are one of many equal fits)",
             f"{'':<{width}} {'coef' if result.converged else 'coef (not converged)':>22}",
         ]
         lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients[first:])]
