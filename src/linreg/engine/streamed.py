@@ -83,10 +83,14 @@ def standardize_batch(scaled, batch):
 
 
 # Lanczos over the files: a Krylov space of this many vectors (a pass each,
-# restarted as ARPACK sees fit), stopping at this relative accuracy. The
+# restarted as ARPACK sees fit), stopping at this relative residual. The
 # rules' rates keep a margin beyond λ_max (gd diverges only above 2/λ,
-# nesterov above 4/(3λ)), so an estimate a little below λ_max is still safe.
-CURVATURE_VECTORS, CURVATURE_RTOL = 20, 1e-3
+# nesterov above 4/(3λ)), so an estimate a little below λ_max is safe.
+# Measured on 8000 x 2100 standardized Gaussian columns, whose top
+# eigenvalues crowd together (the hard case): 21 products, 0.2% low; with
+# 1e-3, 51 products and 7e-6 low. With a common factor (a gap at the top),
+# 11 products, exact to rounding.
+CURVATURE_VECTORS, CURVATURE_RTOL = 10, 1e-2
 
 
 def largest_curvature(source, target, features, weights, missing, scaled, cluster, batch_rows=None):
