@@ -165,3 +165,58 @@ def test_memory_of_the_moments_engine_does_not_grow_with_the_rows(tmp_path):
     data_kb = 6_000_000 * 9 * 8 / 1024
     # Five times the rows, and at most a tenth of the large file's size in extra memory.
     assert peaks[1] - peaks[0] < 0.1 * data_kb, (peaks, data_kb)
+
+
+class _Paired:
+    """Two workers' `gather` in one process: each call waits for the other
+    worker's call of the same order, as a collective does."""
+
+    def __init__(self):
+        import threading
+
+        self.barrier, self.rows, self.calls = threading.Barrier(2, timeout=20), np.zeros((2, 1)), [0, 0]
+
+    def worker(self, rank):
+        from linreg.engine.cluster import Cluster
+
+        cluster = Cluster.__new__(Cluster)  # no TensorFlow: only the protocol is under test
+        cluster.size, cluster.rank = 2, rank
+
+        def gather(vector):
+            self.calls[rank] += 1
+            self.rows[rank] = vector
+            self.barrier.wait()
+            seen = self.rows.copy()
+            self.barrier.wait()
+            return seen
+
+        cluster.gather = gather
+        return cluster
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.05])
+def test_lockstep_yields_every_item_and_ends_together_with_uneven_shards(monkeypatch, interval):
+    import threading
+
+    from linreg.engine import cluster as clusters
+
+    monkeypatch.setattr(clusters, "CHECK_IN_SECONDS", interval)
+    paired = _Paired()
+    shards, seen = [list(range(7)), list(range(100, 130))], [[], []]
+
+    def run(rank):
+        for item in paired.worker(rank).lockstep(shards[rank]):
+            time.sleep(0.004)  # the work on a batch
+            seen[rank].append(item)
+
+    threads = [threading.Thread(target=run, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen == shards
+    assert paired.calls[0] == paired.calls[1]  # every check-in had its partner
+    if interval == 0.0:
+        assert paired.calls[0] == len(shards[1]) + 1  # one after each batch of the longer shard, one to end
+    else:  # about 30 x 4 ms of work: a few check-ins, not one per batch
+        assert 2 <= paired.calls[0] <= 10

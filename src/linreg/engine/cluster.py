@@ -29,12 +29,14 @@ within about that time instead of reading on and waiting forever at the end.
 """
 import json
 import os
+import time
 
 import numpy as np
 
 from linreg.errors import LinregError
 
 COLLECTIVE_TIMEOUT = 20.0  # seconds; a batch takes well under one
+CHECK_IN_SECONDS = 1.0  # of reading between two check-ins with the other workers (`lockstep`)
 
 
 class WorkerFailed(LinregError):
@@ -91,16 +93,30 @@ class Cluster(Single):
             ) from None
 
     def lockstep(self, items):
-        """Yield `items`, checking in with the other workers after each one, and
-        go on checking in (with nothing to yield) until every worker is done."""
+        """Yield `items`, checking in with the other workers once a
+        CHECK_IN_SECONDS of work has passed, and when done go on checking in
+        (with nothing to yield) until every worker is done.
+
+        Why check in at all: a worker whose peer died would otherwise read its
+        whole shard before noticing, at the final exchange; a check-in that
+        finds a peer gone fails within the collectives' timeout. Why not after
+        every batch: each check-in is a collective that makes the faster
+        worker wait for the slower, and after every batch those waits add up
+        (measured: a 1e7 x 64 Parquet pass on two pinned workers took 4.1 s
+        where each worker's half alone took 2.6 s). Check-ins pair up by
+        their order, not their time, so the workers need not agree on when."""
         items = iter(items)
-        mine_done = False
+        mine_done, last = False, time.monotonic()
         while True:
-            item = None if mine_done else next(items, None)
-            mine_done = item is None
+            if not mine_done:
+                item = next(items, None)
+                if item is not None:
+                    yield item
+                    if time.monotonic() - last < CHECK_IN_SECONDS:
+                        continue
+                mine_done = item is None
             done = self.gather([1.0 if mine_done else 0.0])[:, 0]
-            if item is not None:
-                yield item
+            last = time.monotonic()
             if np.all(done == 1.0):
                 return
 
