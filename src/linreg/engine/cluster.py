@@ -76,6 +76,9 @@ class Cluster(Single):
         except (ValueError, RuntimeError, tf.errors.OpError) as error:
             raise LinregError(f"cannot join the cluster in TF_CONFIG: {_first_line(error)}") from None
         self._tf = tf
+        # The first collective forms the group (about a second): done here, the
+        # workers start reading together and the pass's time is the pass's.
+        self.gather([0.0])
 
     def gather(self, vector):
         """Every worker's `vector` (the same length on all), as rows in rank order, bit for bit."""
