@@ -97,9 +97,13 @@ def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, res
 
 
 def default_tol(dtype, condition_number):
+    """condition_number None: unknown (too many features), and float32 stops
+    at the loosest tol of its range rather than hope for more."""
     if dtype == "float64":
         return FLOAT64_TOL
     low, high = FLOAT32_TOL_RANGE
+    if condition_number is None:
+        return high
     return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
 
 
@@ -245,7 +249,8 @@ def fit(
         largest = largest_curvature(source, target, table.features, weights, missing, scaled, cluster, batch_rows)
         curvature = Curvature(largest, 0.0, "Lanczos over the files (the smallest eigenvalue is not known)")
         ortho, kappa = None, math.nan
-    tol = default_tol(dtype, 1.0 if method == "orthogonal" else curvature.condition_number) if tol is None else float(tol)
+    kappa_h = curvature.condition_number if scaled.cross_products else None  # None: unknown
+    tol = default_tol(dtype, 1.0 if method == "orthogonal" else kappa_h) if tol is None else float(tol)
     if dtype == "float32" and scaled.cross_products and (message := float32_warning(method, kappa)):
         (warn or _print_warning)(message)
     to_standardized = ortho.weights if method == "orthogonal" else (lambda W: W)
@@ -439,8 +444,9 @@ def _train_streamed(method, source, target, table, weights, missing, scaled, cur
     rule = solve.make(method, model, curvature.largest, smallest, learning_rate)
     epochs_run = StreamedEpochs(model, rule, source, target, table.features, weights, missing, scaled, cluster, tol,
                                 batch_rows)
+    patience = solve.patience_for(curvature.condition_number) if scaled.cross_products else solve.UNKNOWN_PATIENCE
     result = driver.loop(model, rule, epochs_run.run, epochs_run.measure, diverged(rule), epochs, "stream",
-                         listeners, checkpoints=checkpoints, patience=solve.patience_for(curvature.condition_number))
+                         listeners, checkpoints=checkpoints, patience=patience)
     return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1,
                           lambda rows: rows)
 
