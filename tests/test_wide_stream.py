@@ -157,3 +157,12 @@ def test_wide_run_continues_from_its_checkpoint_to_the_same_answer(tmp_path, few
     # resumed run takes the very steps of the uninterrupted one.
     assert resumed.epochs == straight.epochs
     np.testing.assert_array_equal(values(resumed.coefficients), values(straight.coefficients))
+
+
+def test_a_float32_wide_fit_stops_near_its_floor_instead_of_running_on(tmp_path, few_is_many):
+    x, y = correlated(3000, 6, seed=28)
+    path = write_csv(tmp_path / "f.csv", x, y)
+    memory = linreg.fit(path, "y", progress=False)
+    wide = linreg.fit(path, "y", engine="stream", dtype="float32", epochs=20_000, progress=False)
+    assert wide.converged and wide.epochs < 2_000
+    np.testing.assert_allclose(values(wide.coefficients), values(memory.coefficients), rtol=1e-3)
