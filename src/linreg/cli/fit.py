@@ -110,7 +110,8 @@ def add_arguments(parser):
         default="auto",
         help="memory: the rows in memory; moments: one streamed pass gathers the sufficient statistics "
         "(n, means, cross-products) and training runs on them; stream: every epoch streams the files; "
-        "auto (default): memory when the data fits in half the available memory, otherwise moments",
+        "auto (default): memory when the data fits in half the available memory, otherwise moments, "
+        "or stream past 4096 features (coefficients and R², no standard errors)",
     )
     parser.add_argument(
         "--workers",
