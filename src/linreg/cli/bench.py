@@ -500,16 +500,9 @@ def best_peer(case):
     return min(peers, key=peers.get) if peers else None
 
 
-def system_names(report):
-    names = []
-    for case in report["cases"]:
-        names += [name for name in case["systems"] if name not in names]
-    return names
-
-
 def format_table(report):
     """A row per case, a column per system, then ours against the floor and the best peer."""
-    names = system_names(report)
+    names = fitbench.system_names(report)
     header = ["N", "d", "floor", *names, "ours", "ours/floor", "ours/best peer"]
     rows = []
     for case in report["cases"]:
@@ -561,7 +554,7 @@ def plot(report, path):
     plt = plots.plt
     dims = sorted({case["d"] for case in report["cases"]})
     fig, axes = plt.subplots(1, len(dims), figsize=(6.4 * len(dims), 4.6), squeeze=False)
-    names = system_names(report)
+    names = fitbench.system_names(report)
     colors = {name: plt.cm.tab10(i % 10) for i, name in enumerate(names)}
     for ax, d in zip(axes[0], dims):
         cases = sorted((c for c in report["cases"] if c["d"] == d), key=lambda c: c["n"])

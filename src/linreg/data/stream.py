@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from linreg.data.table import MISSING, MISSING_CHOICES, _check_feature_names, _number, check_header
+from linreg.data.table import MISSING, MISSING_CHOICES, _check_feature_names, _number, check_header, split_rows
 from linreg.errors import LinregError
 
 # A batch holds about 64 MiB of float64 values: big enough that the per-batch
@@ -263,15 +263,16 @@ def _decode(path, raw, line):
         ) from None
 
 
+# Files are cut into pieces at line ends, so a quoted value may not span lines.
+NO_QUOTED_LINE_BREAKS = "; a line break inside a quoted value is not supported when streaming"
+
+
 def _cells(path, line, text):
     """The cells of one line of text, with table.py's reading of it."""
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as error:
-        raise LinregError(
-            f"{path}: line {line}: not valid CSV ({error}); a line break inside a quoted value is not "
-            "supported when streaming"
-        ) from None
+        raise LinregError(f"{path}: line {line}: not valid CSV ({error}){NO_QUOTED_LINE_BREAKS}") from None
     if len(rows) > 1:
         raise LinregError(
             f"{path}: line {line} holds a carriage return (\\r) that does not end it; lines must end in \\n or "
@@ -772,17 +773,7 @@ class _CsvReader:
                 f"{path}: line {where} is not valid UTF-8 (byte 0x{data[error.start]:02x}); "
                 "save the file as UTF-8 and try again"
             ) from None
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        rows = []
-        try:
-            for cells in reader:
-                if cells and any(cell.strip() for cell in cells):
-                    rows.append((reader.line_num, cells))
-        except csv.Error as error:
-            raise LinregError(
-                f"{path}: line {line(reader.line_num)}: not valid CSV ({error}); a line break inside a quoted "
-                "value is not supported when streaming"
-            ) from None
+        rows = split_rows(text, path, line, NO_QUOTED_LINE_BREAKS)
         for relative, cells in rows:
             if len(cells) != len(self.header):
                 raise LinregError(

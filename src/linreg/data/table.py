@@ -70,6 +70,21 @@ def read_text(path):
         ) from None
 
 
+def split_rows(text, path, line=lambda number: number, note=""):
+    """[(line number, cells), ...] of the rows of CSV `text` that are not blank.
+    `line` maps the parser's line numbers to the file's; `note` ends the
+    message about text that is not valid CSV."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows = []
+    try:
+        for cells in reader:
+            if cells and any(cell.strip() for cell in cells):
+                rows.append((reader.line_num, cells))
+    except csv.Error as error:
+        raise LinregError(f"{path}: line {line(reader.line_num)}: not valid CSV ({error}){note}") from None
+    return rows
+
+
 def read_rows(path):
     """(header, [(line number, cells), ...]) with Python's csv module.
 
@@ -79,14 +94,7 @@ def read_rows(path):
     text = read_text(path)
     if not text.strip():
         raise LinregError(f"{path} is empty; expected a header row with column names, then rows of numbers")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows = []
-    try:
-        for cells in reader:
-            if cells and any(cell.strip() for cell in cells):
-                rows.append((reader.line_num, cells))
-    except csv.Error as error:
-        raise LinregError(f"{path}: line {reader.line_num}: not valid CSV ({error})") from None
+    rows = split_rows(text, path)
     line, header = rows[0]
     header = check_header(path, line, header, [cells[0] for _, cells in rows[1:4] if cells])
     body = rows[1:]
