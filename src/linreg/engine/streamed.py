@@ -72,6 +72,12 @@ def merge_shards(source, target, features, weights=None, missing="error", shards
     return merge_all(m for m, _ in parts), sum(d for _, d in parts)
 
 
+def my_batches(source, target, features, weights, missing, cluster, batch_rows=None):
+    """This worker's share of the batches, checking in with the other workers as it goes."""
+    return cluster.lockstep(stream.batches(source, target, features, weights, missing, shard=cluster.rank,
+                                           shards=cluster.size, batch_rows=batch_rows))
+
+
 def standardize_batch(scaled, batch):
     """A batch's rows in the standardized coordinates training works in (float64)."""
     x = (batch.x - scaled.x_mean) / scaled.x_scale
@@ -113,8 +119,7 @@ def largest_curvature(source, target, features, weights, missing, scaled, cluste
 
     def product(v):
         total = np.zeros(len(v))
-        for batch in cluster.lockstep(stream.batches(source, target, features, weights, missing, shard=cluster.rank,
-                                                     shards=cluster.size, batch_rows=batch_rows)):
+        for batch in my_batches(source, target, features, weights, missing, cluster, batch_rows):
             x, _ = standardize_batch(scaled, batch)
             total += x.T @ (x @ v)
         total = cluster.gather(total).sum(axis=0) if cluster.size > 1 else total
@@ -142,8 +147,7 @@ class StreamedEpochs:
     def __init__(self, model, optimizer, source, target, features, weights, missing, scaled, cluster, tol,
                  batch_rows=None):
         self.model, self.optimizer, self.cluster = model, optimizer, cluster
-        self.read = lambda: stream.batches(source, target, features, weights, missing, shard=cluster.rank,
-                                           shards=cluster.size, batch_rows=batch_rows)
+        self.read = lambda: my_batches(source, target, features, weights, missing, cluster, batch_rows)
         self.scaled, self.tol = scaled, tol
         self.rows = scaled.rows
 
@@ -157,7 +161,7 @@ class StreamedEpochs:
         variables = self.model.trainable_variables
         sizes = [int(tf.size(v)) for v in variables]
         total = np.zeros(1 + sum(sizes))
-        for batch in self.cluster.lockstep(self.read()):
+        for batch in self.read():
             if len(batch.y) == 0:
                 continue
             loss, gradients = loss_and_gradients(self.model, *self._standardized(batch))
