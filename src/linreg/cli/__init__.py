@@ -12,6 +12,7 @@ import importlib
 import os
 import signal
 import sys
+from pathlib import Path
 
 from linreg.cli.flags import ArgumentParser
 from linreg.errors import LinregError
@@ -24,7 +25,11 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(full=tuple(COMMANDS)):
+    """The parser. Commands named in `full` get their flags (importing their
+    module); the others only their one-line help, read from the module's
+    docstring without importing it -- so `linreg fit --help` loads neither
+    TensorFlow nor the benchmark's modules."""
     parser = ArgumentParser(
         prog="linreg",
         description="Linear regression trained by a hand-written TensorFlow loop (GradientTape, assign_sub).",
@@ -33,14 +38,24 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name, module_name in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        doc = (module.__doc__ or name).strip()
+        module = importlib.import_module(module_name) if name in full else None
+        doc = (module.__doc__ if module else _docstring(module_name)) or name
         # The description is the module's docstring, laid out by hand: keep its line breaks.
         command = sub.add_parser(
-            name, help=doc.splitlines()[0], description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        module.add_arguments(command)
+            name, help=doc.strip().splitlines()[0], description=doc.strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        if module:
+            module.add_arguments(command)
     return parser
+
+
+def _docstring(module_name):
+    import ast
+    import importlib.util
+
+    source = Path(importlib.util.find_spec(module_name).origin).read_text(encoding="utf-8")
+    return ast.get_docstring(ast.parse(source))
 
 
 def import_tensorflow_quietly():
@@ -79,7 +94,8 @@ def main(argv=None):
         # remove temporary files, and the user sees one line.
         if previous is not signal.SIG_IGN:  # an ignored SIGTERM stays ignored
             signal.signal(signal.SIGTERM, raise_interrupted)
-        args = build_parser().parse_args(argv)
+        chosen = argv[:1] if argv[:1] and argv[0] in COMMANDS else ()
+        args = build_parser(full=chosen).parse_args(argv)
         args.argv = argv
         if getattr(args, "workers", 1) > 1:  # the launcher itself never imports TensorFlow
             return args.launch(args)
