@@ -4,10 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench lessons clean
 
 run: $(STAMP)
 	$(PY) main.py
+	@echo 'The linreg command is in .venv/bin: run "source .venv/bin/activate" to put it on the PATH (or call .venv/bin/linreg).'
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -17,6 +18,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) -m linreg bench --json outputs/bench.json --out outputs
+
+# The lessons (lessons/README.md), opened in JupyterLab, which is installed into
+# the venv here, never as a dependency of the package. Jupyter refuses to run as
+# root unless told to, and root is who runs it in a container.
+lessons: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[lessons]'
+	$(VENV)/bin/jupyter lab lessons/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The venv is made once; the project is (re)installed whenever pyproject.toml changes.
 $(PY):
