@@ -182,3 +182,80 @@ class ConjugateGradients(GradientDescent):
 
 REGISTRY = {"gd": GradientDescent, "momentum": Momentum, "nesterov": Nesterov, "cg": ConjugateGradients}
 
+
+
+class ProximalGradient(GradientDescent):
+    """FISTA with restarts: descent on the smooth loss, then the L1 penalty exactly.
+
+    The lasso and the elastic net (engine/penalty.py) add Σ_j l1_j·|W_j| to
+    the loss. That term has no gradient at W_j = 0 -- exactly where it
+    matters, since it is what sets coefficients to zero -- so it is not put
+    in the tape. Each step instead moves downhill on the smooth part
+    (the tape's gradient g, rate r) and then solves the penalty exactly for
+    the point it reached, z = W - r·g:
+
+        argmin_W  |W - z|²/(2r) + Σ_j l1_j·|W_j|  =  sign(z)·max(|z| - r·l1, 0),
+
+    soft-thresholding (the "proximal step"): every coefficient shrinks
+    towards 0 by r·l1_j, and one closer than that becomes exactly 0. With
+    r = 1/λ_max this never raises the penalized loss (ISTA). FISTA adds
+    momentum as RestartedNesterov does: the gradient is taken at a point
+    y = x + beta·(x - x_old) ahead of the last proximal point x, with the
+    same beta_k = k/(k + 3), and restarts from beta = 0 when the step
+    (y - x_new) turns against the last move (x_new - x): then it has rolled
+    past the bottom (O'Donoghue and Candès, 2015). The intercept is never
+    penalized (its threshold is 0).
+
+    To fit this file's contract, `direction` returns (y - y_next)/r, so
+    that train_step's `assign_sub` of r·direction lands the model on the
+    next look-ahead point y_next; the proximal points x live in
+    `self.point` and are the answer (they hold the exact zeros). It stays
+    out of REGISTRY: it needs its thresholds, which the unpenalized fit has
+    no use for.
+    """
+
+    def __init__(self, model, learning_rate, l1=0.0):
+        super().__init__(model, learning_rate)
+        dtype = model.W.dtype
+        self.model_variables = model.trainable_variables
+        self.l1 = tf.Variable(tf.broadcast_to(tf.cast(l1, dtype), model.W.shape), trainable=False, name="l1")
+        self.point = [tf.Variable(v, trainable=False, name="point") for v in self.model_variables]
+        self.steps = tf.Variable(0.0, dtype=dtype, trainable=False, name="steps_since_restart")
+        # The largest move of the proximal point in the last step, and the largest
+        # coefficient: the loop stops when the first is tiny beside the second.
+        self.change = tf.Variable(tf.zeros([], dtype), trainable=False, name="change")
+        self.size = tf.Variable(tf.zeros([], dtype), trainable=False, name="size")
+
+    def start(self):
+        """Restart from where the model is (a warm start, or new thresholds)."""
+        for point, variable in zip(self.point, self.model_variables):
+            point.assign(variable)
+        self.steps.assign(tf.zeros_like(self.steps))
+
+    def direction(self, gradients):
+        rate = self.learning_rate
+        here = [v.read_value() for v in self.model_variables]
+        thresholds = [self.l1] + [tf.zeros_like(v) for v in here[1:]]  # [W, b]: b is never penalized
+        new = []
+        for y, g, t in zip(here, gradients, thresholds):
+            z = y - rate * g
+            new.append(tf.sign(z) * tf.maximum(tf.abs(z) - rate * t, 0))
+        dot = lambda a, b: tf.add_n([tf.reduce_sum(u * v) for u, v in zip(a, b)])  # noqa: E731
+        moves = [x - old for x, old in zip(new, self.point)]
+        against = dot([y - x for y, x in zip(here, new)], moves) > 0
+        self.steps.assign(tf.where(against, tf.zeros_like(self.steps), self.steps + 1))
+        beta = self.steps / (self.steps + 3.0)
+        self.change.assign(tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(m)) for m in moves])))
+        self.size.assign(tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(x)) for x in new])))
+        for point, x in zip(self.point, new):
+            point.assign(x)
+        return [(y - (x + beta * m)) / rate for y, x, m in zip(here, new, moves)]
+
+    @staticmethod
+    def tuned(largest, smallest=None):
+        # 1/λ_max: the rate for which the proximal step provably never raises
+        # the penalized loss, which FISTA's guarantee assumes.
+        return {"learning_rate": 1.0 / largest}
+
+    def stable_rate(self, largest):
+        return 4.0 / (3.0 * largest)  # as RestartedNesterov: its limit at beta = 1
