@@ -87,12 +87,35 @@ def test_force_replaces_an_export(exported, capsys, tmp_path):
 
     folder, model, data, _, _ = exported
     target = tmp_path / "model"
-    shutil.copytree(model, target)  # an earlier export ...
-    (target / "old.txt").write_text("old", encoding="utf-8")  # ... with something of its own
+    shutil.copytree(model, target)  # an earlier export, all of it as TensorFlow and linreg wrote it
     assert main(["fit", str(data), "--target", "price", "--features", "rooms", "--export", str(target), "--force"]) == 0
-    assert not (target / "old.txt").exists()
     assert json.loads((target / "linreg.json").read_text(encoding="utf-8"))["features"] == ["rooms"]
     assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary folders left behind
+    # The export is an ordinary folder, with the mode os.mkdir gives under this umask (mkdtemp's is 0700).
+    (tmp_path / "plain").mkdir()
+    assert target.stat().st_mode == (tmp_path / "plain").stat().st_mode
+
+
+@pytest.mark.parametrize("extra", ["old.txt", "notes/", "variables/copy.index", "assets/readme.md"])
+def test_force_never_replaces_an_export_with_something_else_in_it(exported, capsys, tmp_path, extra):
+    import shutil
+
+    folder, model, data, _, _ = exported
+    target = tmp_path / "model"
+    shutil.copytree(model, target)
+    if extra.endswith("/"):
+        (target / extra).mkdir()
+    else:
+        (target / extra).write_text("mine", encoding="utf-8")
+    before = {p: p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    code = main(["fit", str(data), "--target", "price", "--export", str(target), "--force"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {target} is not a linreg export")
+    assert f"holding {extra}" in lines[0] and "untouched" in lines[0]
+    assert {p: p.read_bytes() for p in target.rglob("*") if p.is_file()} == before
+    assert sorted(os.listdir(tmp_path)) == ["model"]
 
 
 @pytest.mark.parametrize("kind", ["folder of data", "file"])

@@ -1,5 +1,7 @@
 """The atomic writer and the drivers, tested by what they do, not by their labels."""
+import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -40,6 +42,31 @@ def test_a_write_interrupted_midway_leaves_nothing(tmp_path):
             tmp.write_text("half", encoding="utf-8")
             raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
+
+
+MODES = [(0o644, 0o022), (0o640, 0o077), (0o604, 0o027), (None, 0o022), (None, 0o027)]
+
+
+@pytest.mark.parametrize(
+    "mode, mask", MODES, ids=[f"{'new' if m is None else f'{m:04o}'} under umask {u:03o}" for m, u in MODES]
+)
+def test_a_file_keeps_its_mode_and_a_new_one_gets_the_umasks(tmp_path, mode, mask):
+    """The temporary file mkstemp makes is private (0600) whatever the umask:
+    the writer must give the result the mode the old file had, or for a new
+    file the mode a plain open() would have given it under the same umask."""
+    target, plain = tmp_path / "fit.json", tmp_path / "plain.json"
+    if mode is not None:
+        target.write_text("old\n", encoding="utf-8")
+        target.chmod(mode)
+    previous = os.umask(mask)
+    try:
+        files.write_json(target, {"new": 1})
+        plain.write_text("", encoding="utf-8")
+    finally:
+        os.umask(previous)
+    expected = mode if mode is not None else stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE(target.stat().st_mode) == expected
+    assert json.loads(target.read_text(encoding="utf-8")) == {"new": 1}
 
 
 @pytest.mark.parametrize("mode, calls", [("none", 12), ("function", 1), ("xla", 1)])

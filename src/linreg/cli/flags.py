@@ -7,10 +7,18 @@ from linreg.errors import LinregError
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a mistake is one `error: …` line and exit code 2."""
+    """argparse, but a mistake is one `error: …` line and exit code 2; and a
+    command's `check(args)` (a default its parser sets) looks at its flags
+    together once they are all parsed, before the command imports anything."""
 
     def error(self, message):
         raise LinregError(message)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if hasattr(parsed, "check"):
+            parsed.check(parsed)
+        return parsed
 
 
 def _number(text, kind):

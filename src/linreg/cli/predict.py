@@ -1,4 +1,4 @@
-"""Predict with an exported model: linreg predict DIR DATA.csv [--out PRED.csv].
+"""Predict with an exported model: linreg predict DIR DATA [--out PRED.csv].
 
 Loads the SavedModel that `linreg fit --export DIR` wrote, reads the feature
 columns it was trained on from the CSV (other columns are ignored) and writes
@@ -21,17 +21,27 @@ def probability(text):
 
 def add_arguments(parser):
     parser.add_argument("model", type=Path, metavar="DIR", help="folder written by linreg fit --export")
-    parser.add_argument("data", type=Path, metavar="DATA.csv", help="CSV with the model's feature columns")
+    parser.add_argument("data", type=Path, metavar="DATA", help="a CSV or Parquet file, a folder or a glob of them, with the model's feature columns")
     parser.add_argument("--out", type=output_file, metavar="PRED.csv", help="write here instead of printing")
     parser.add_argument(
         "--interval",
         choices=("confidence", "prediction"),
-        help="also a 95%% interval: for the mean at each row (confidence) or for a new observation (prediction)",
+        help="also an interval that covers with probability 1 - ALPHA (see --alpha): for the mean at each row "
+        "(confidence) or for a new observation (prediction)",
     )
     parser.add_argument(
         "--alpha", type=probability, default=0.05, help="1 - the interval's coverage (default 0.05: 95%%)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(check=check, run=run)
+
+
+def check(args):
+    """Before anything runs: the predictions may not write over the data or the model."""
+    from linreg.io.files import check_apart, check_output
+
+    check_apart({"the input": args.data, "the model": args.model}, {"--out": args.out})
+    if args.out is not None:
+        check_output(args.out, "--out")
 
 
 def run(args):

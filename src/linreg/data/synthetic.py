@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-import tensorflow as tf
 
 
 def synthetic(samples, true_w=3.0, true_b=2.0, noise=1.0, seed=0):
@@ -12,6 +11,8 @@ def synthetic(samples, true_w=3.0, true_b=2.0, noise=1.0, seed=0):
     A `tf.random.Generator` seeded explicitly makes the draw reproducible:
     the same seed gives the same data, bit for bit, on every run.
     """
+    import tensorflow as tf  # here, so that `correlated` alone needs only numpy
+
     generator = tf.random.Generator.from_seed(seed)
     x = generator.normal([samples, 1])
     noise_draw = generator.normal([samples])

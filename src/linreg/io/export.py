@@ -19,9 +19,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from linreg.errors import LinregError
-from linreg.io.files import check_output, remove_leftovers, temporary_prefix, umask
-
-METADATA = "linreg.json"
+from linreg.io.files import METADATA, check_export, is_export, remove_leftovers, temporary_prefix, umask
 
 
 def input_names(features):
@@ -73,29 +71,6 @@ class Predictor(tf.Module):
         self.serve, self.serve_float32 = serving(tf.float64), serving(tf.float32)
 
 
-def is_export(directory):
-    """Whether `directory` is a folder that linreg exported (and so may be replaced)."""
-    directory = Path(directory)
-    return directory.is_dir() and (directory / METADATA).is_file() and (directory / "saved_model.pb").is_file()
-
-
-def check_destination(directory, force=False):
-    """Refuse an existing export folder unless it may be replaced: only with
-    force, and only if it is a linreg export -- never any other folder or file."""
-    directory = Path(directory)
-    if not directory.exists() and not directory.is_symlink():
-        check_output(directory, "--export", folder=True)
-        return
-    if not force:
-        raise LinregError(f"export folder {directory} already exists; choose another or add --force to replace it")
-    if directory.is_symlink() or not is_export(directory):
-        raise LinregError(
-            f"{directory} exists and is not a linreg export; --force replaces only an earlier export, "
-            "so it was left untouched: choose another folder"
-        )
-    check_output(directory.absolute().parent, "--export (the folder that holds it)", folder=True)
-
-
 def _identity(path):
     try:
         status = os.lstat(path)
@@ -108,9 +83,10 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
     """Write the export folder: built under a temporary name beside it and
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
-    check_destination(directory, force)
+    check_export(directory, force)
     found = _identity(directory)  # what was there when we started: to notice a concurrent writer
     try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(directory)
         building = Path(tempfile.mkdtemp(prefix=temporary_prefix(directory), dir=directory.parent))
         building.chmod(0o777 & ~umask())  # mkdtemp makes it private; the export is an ordinary folder

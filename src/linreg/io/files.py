@@ -1,10 +1,17 @@
-"""Writing outputs safely: nothing half-written, ever.
+"""Writing outputs safely: nothing half-written, ever, and nothing written over
+what a command reads or over another of its outputs.
 
 Every file is written under a temporary name in its destination folder and
 renamed into place only when complete; `os.replace` is atomic on one file
 system, so a reader sees the old file or the new one, never a torn one.
+Before any work, the commands check their outputs here: apart from the
+inputs and from each other (check_apart), writable (check_output), and an
+existing export replaced only when it holds nothing but an export
+(check_export).
 """
 import contextlib
+import glob
+import itertools
 import json
 import os
 import re
@@ -117,9 +124,10 @@ def make_dir(path):
 def check_output(path, what, folder=False):
     """Before any work: can `path` be written? One message shape for every output.
 
-    A file's folder must already exist (nothing is created behind the user's
-    back); a folder may be created, inside an existing one. Whatever already
-    stands at `path` must be of the right kind, and the place writable.
+    Missing folders on the way are fine: they are created when the output is
+    written, not now, so a command that then fails leaves none behind. What
+    already stands at `path` must be of the right kind, and the nearest folder
+    that exists writable.
     """
     path = Path(path)
     if not folder:
@@ -127,12 +135,111 @@ def check_output(path, what, folder=False):
     if path.exists() and path.is_dir() != folder:
         kind = "a folder" if path.is_dir() else "a file"
         raise LinregError(f"cannot write {what} {path}: it is {kind}, expected {'a folder' if folder else 'a file'}")
-    place = path if folder and path.is_dir() else path.absolute().parent
+    start = path.absolute() if folder else path.absolute().parent
+    place = next(p for p in (start, *start.parents) if p.exists())
     if not place.is_dir():
-        raise LinregError(f"cannot write {what} {path}: {place} is not an existing folder")
+        raise LinregError(f"cannot write {what} {path}: {place} is a file, not a folder")
     # Permissions alone do not tell (root, read-only or special file systems):
     # make and remove a temporary folder where the output will go.
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".linreg-check.", dir=place))
     except OSError as error:
         raise LinregError(f"cannot write {what} {path}: {place}: {error.strerror}") from None
+
+
+def check_apart(inputs, outputs):
+    """Refuse, before any work, an output that would write over what the
+    command reads or over another of its outputs.
+
+    inputs: {description: path}; a path may be a file, a folder (everything
+    in it is read) or a glob pattern (the files it matches). outputs: {flag:
+    path}, or {flag: [paths]} for an output that is a few files of known
+    names in a folder that may hold other things (the plots of --out).
+    Paths are compared as they really are, symbolic links followed; two of
+    them clash when they are the same or one is inside the other.
+    """
+    read = [(f"{what} {found}", _real(found)) for what, path in inputs.items() for found in _named_by(path)]
+    written = [(f"{flag} {shown}", _real(shown)) for flag, path in outputs.items() if path is not None
+               for shown in (path if isinstance(path, list) else [path])]  # fmt: skip
+    for (shown, path), (other, real) in [*itertools.product(written, read), *itertools.combinations(written, 2)]:
+        if relation := _relation(path, real):
+            raise LinregError(
+                f"{shown} {relation} {other}; give every output a place of its own, apart from the inputs "
+                "and the other outputs"
+            )
+
+
+def _relation(path, other):
+    """How `path` stands to `other`, in the words of the message; None when apart."""
+    if path == other:
+        return "is the same path as"
+    if other in path.parents:
+        return "is inside"
+    if path in other.parents:
+        return "holds"
+    return None
+
+
+def _named_by(data):
+    """The paths an input names: itself, or the files a glob pattern matches
+    (as the readers take them); nothing for standard input."""
+    text = os.fspath(data)
+    if text == "-":
+        return []
+    return [text] if os.path.lexists(text) else glob.glob(text, recursive=True) or [text]
+
+
+def _real(path):
+    return Path(os.path.realpath(path))
+
+
+# What `tf.saved_model.save` writes for a linreg model (its assets folder
+# stays empty), and the metadata beside it: an export folder that holds
+# anything else is not only ours to replace.
+METADATA = "linreg.json"
+_EXPORT_FILES = {METADATA, "saved_model.pb", "fingerprint.pb"}
+_EXPORT_FOLDERS = {"assets": re.compile(r"(?!)"), "variables": re.compile(r"variables\.(index|data-\d+-of-\d+)")}
+
+
+def is_export(directory):
+    """Whether `directory` is a folder that linreg exported."""
+    directory = Path(directory)
+    return directory.is_dir() and (directory / METADATA).is_file() and (directory / "saved_model.pb").is_file()
+
+
+def _foreign(directory):
+    """What an export folder holds that linreg did not write there."""
+    found = []
+    for entry in sorted(directory.iterdir()):
+        ours = entry.name in _EXPORT_FILES and entry.is_file() or entry.name in _EXPORT_FOLDERS and entry.is_dir()
+        if entry.is_symlink() or not ours:
+            found.append(entry.name + "/" * entry.is_dir())
+        elif entry.is_dir():
+            inside = _EXPORT_FOLDERS[entry.name]
+            found += [f"{entry.name}/{item.name}" for item in sorted(entry.iterdir())
+                      if item.is_symlink() or not item.is_file() or not inside.fullmatch(item.name)]  # fmt: skip
+    return found
+
+
+def check_export(directory, force=False):
+    """Refuse an existing export folder unless it may be replaced: only with
+    force, and only an earlier linreg export with nothing else in it."""
+    directory = Path(directory)
+    if not os.path.lexists(directory):
+        check_output(directory, "--export", folder=True)
+        return
+    if not force:
+        raise LinregError(f"export folder {directory} already exists; choose another or add --force to replace it")
+    if directory.is_symlink() or not directory.is_dir():
+        found = "a symbolic link" if directory.is_symlink() else "not a folder"
+    else:
+        foreign = _foreign(directory)
+        if is_export(directory) and not foreign:
+            check_output(directory.absolute().parent, "--export (the folder that holds it)", folder=True)
+            return
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        found = f"a folder holding {', '.join(foreign[:5])}{more}" if foreign else "a folder with no whole export in it"
+    raise LinregError(
+        f"{directory} is not a linreg export that may be replaced: it is {found}; --force replaces only an "
+        "earlier export with nothing else in it, so it was left untouched: choose another folder"
+    )
