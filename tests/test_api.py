@@ -304,7 +304,7 @@ def test_bad_data_raises_linreg_error(data, tmp_path):
     holed = x.copy()
     holed[5, 1] = np.nan
     message = error((holed, y))
-    assert "row 5" in message and "'x2'" in message and "nan" in message
+    assert "row 5" in message and "'x2'" in message and "missing (NaN)" in message
     holed_y = y.copy()
     holed_y[3] = np.inf
     message = error((x, holed_y))

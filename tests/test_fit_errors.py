@@ -175,12 +175,9 @@ def test_predict_bad_inputs(tmp_path, capsys):
 @pytest.mark.parametrize(
     "flag, where",
     [
-        ("--json", "missing/fit.json"),
         ("--json", "data.csv/fit.json"),
         ("--out", "data.csv"),
-        ("--logdir", "missing/deeper/logs"),
         ("--checkpoint", "data.csv"),
-        ("--export", "missing/model"),
     ],
 )
 def test_unwritable_outputs_are_refused_before_training(tmp_path, capsys, flag, where):

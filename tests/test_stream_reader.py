@@ -158,8 +158,8 @@ def test_count_rows(tmp_path):
     body = rows(300)
     path = tmp_path / "data.csv"
     text = "\n".join([",".join(HEADER), *(",".join(cells) for cells in body)]) + "\n"
-    path.write_text(text.replace("\n", "\n\n , ,,,\n", 5))  # blank lines are not rows
-    assert stream.count_rows(path) == 300 == len(table.read_rows(path)[1])
+    path.write_text(text.replace("\n", "\n\n  \n , ,,,\n", 5))  # blank lines are no rows, lines of empty cells are
+    assert stream.count_rows(path) == 305 == len(table.read_rows(path)[1])
     pq.write_table(pa.table({"a": np.arange(1234.0), "y": np.arange(1234.0)}), tmp_path / "d.parquet", row_group_size=100)
     assert stream.count_rows(tmp_path / "d.parquet") == 1234
 
@@ -259,7 +259,7 @@ def test_csv_errors_name_the_true_line_past_blank_lines(tmp_path, small_chunks):
     body[350][0] = "oops"
     path = tmp_path / "data.csv"
     lines = [",".join(HEADER), *(",".join(cells) for cells in body)]
-    lines[100:100] = ["", "  ", ",,,,"]  # blank lines count as lines
+    lines[100:100] = ["", "  ", '" "']  # blank lines count as lines
     path.write_text("\n".join(lines) + "\n")
     want = message(lambda: table.read_table(path, "y", weights="w"))
     assert "line 355, column 'a': 'oops'" in want
@@ -314,19 +314,20 @@ def test_missing_drop_leaves_rows_out_and_counts_them(tmp_path, small_chunks):
         body[k] = ["NA", "", "n/a", "NA", ""]
     path = tmp_path / "data.csv"
     lines = [",".join(HEADER), *(",".join(cells) for cells in body)]
-    lines[30:30] = [",,,,", "", " , , ,,"]  # blank lines: neither rows nor dropped
+    # Blank lines are no rows; lines of empty cells are rows of missing values, dropped.
+    lines[30:30] = [",,,,", "", " , , ,,", "  "]
     path.write_text("\n".join(lines) + "\n")
     want = table.read_table(path, "y", weights="w", missing="drop")
-    assert want.dropped == 43
+    assert want.dropped == 45
     for batch_rows in (16, None):
         x, y, w, dropped, _ = collect(path, missing="drop", batch_rows=batch_rows)
         same(x, want.x)
         same(y, want.y)
         same(w, want.weights)
-        assert dropped == 43
+        assert dropped == 45
     got = [collect(path, missing="drop", shard=k, shards=3, batch_rows=50) for k in range(3)]
     same(np.concatenate([g[0] for g in got]), want.x)
-    assert sum(g[3] for g in got) == 43
+    assert sum(g[3] for g in got) == 45
     # A missing value in a column left out is no reason to drop a row.
     want = table.read_table(path, "y", features=["b", "c"], weights="w", missing="drop")
     x, _, _, dropped, _ = collect(path, features=["b", "c"], missing="drop")
@@ -449,7 +450,7 @@ def test_opening_errors(tmp_path):
     empty.write_text("\n \n")
     assert message(lambda: stream.open_source(empty)) == message(lambda: table.read_table(empty, "y"))
     header_only = tmp_path / "header.csv"
-    header_only.write_text("a,y\n\n,\n")
+    header_only.write_text("a,y\n\n \n")
     assert message(lambda: stream.open_source(header_only)) == message(lambda: table.read_table(header_only, "y"))
     semicolons = tmp_path / "semi.csv"
     semicolons.write_text("a;y\n1;2\n")
@@ -461,7 +462,7 @@ def test_opening_errors(tmp_path):
 
 def test_header_only_found_while_reading(tmp_path):
     path = tmp_path / "blank.csv"
-    path.write_text("a,y\n" + ",\n" * 40000)  # past the first 64 KiB the opening looks at
+    path.write_text("a,y\n" + " \n" * 40000)  # past the first 64 KiB the opening looks at
     assert message(lambda: collect(path, weights=None)) == f"{path} has a header but no data rows; add at least one row of numbers"
 
 

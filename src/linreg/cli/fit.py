@@ -85,6 +85,14 @@ def add_arguments(parser):
         "that is not numbers are coded anyway, with a note",
     )
     parser.add_argument(
+        "--max-levels",
+        type=int_at_least(2),
+        default=1000,
+        metavar="N",
+        help="refuse a categorical column with more levels than this (default 1000), as its one-hot columns take "
+        "rows x levels x 8 bytes",
+    )
+    parser.add_argument(
         "--no-intercept",
         dest="intercept",
         action="store_false",
@@ -128,7 +136,27 @@ def add_arguments(parser):
         help="rows per batch read from files (default: about 64 MiB of numbers); what the streamed engines hold at a time",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line while training")
-    parser.set_defaults(run=run, launch=launch)
+    parser.set_defaults(check=check, run=run, launch=launch)
+
+
+def check(args):
+    """Before anything runs: no output may write over the data or another
+    output, and the chief (the one process that writes) must be able to
+    write each; an unwritable place is found now, not after training."""
+    from linreg.io.files import check_apart, check_export, check_output
+
+    outputs = {"--json": args.json, "--out": args.out, "--logdir": args.logdir, "--checkpoint": args.checkpoint}
+    # The plots are three files of known names: --out may be a folder that
+    # holds other things, the data or the JSON among them.
+    plots = None if args.out is None else [args.out / name for name in PLOTS.values()]
+    check_apart({"the input": args.data}, {**outputs, "--out": plots, "--export": args.export})
+    if not _is_chief():
+        return
+    for flag, path in outputs.items():
+        if path is not None:
+            check_output(path, flag, folder=flag != "--json")
+    if args.export is not None:
+        check_export(args.export, args.force)
 
 
 def launch(args):
@@ -154,21 +182,9 @@ def learning_rate(text):
 
 def run(args):
     import linreg
-    from linreg.io import export
-    from linreg.io.files import check_output, write_json
+    from linreg.io.files import write_json
 
     started = time.perf_counter()
-    chief = os.environ.get("TF_CONFIG") is None or _is_chief()
-    # Every output location is checked before training, not found unwritable after it.
-    if not chief:
-        pass  # only the chief writes (engine/cluster.py)
-    elif args.json is not None:
-        check_output(args.json, "--json")
-    for path, what in ((args.out, "--out"), (args.logdir, "--logdir"), (args.checkpoint, "--checkpoint")):
-        if path is not None and chief:
-            check_output(path, what, folder=True)
-    if args.export is not None and chief:
-        export.check_destination(args.export, args.force)
     fit = linreg.fit(
         args.data,
         args.target,
@@ -183,11 +199,12 @@ def run(args):
         progress=False if args.quiet else "auto",
         missing=args.missing,
         categorical=args.categorical,
+        max_levels=args.max_levels,
         intercept=args.intercept,
         weights=args.weights,
         engine=args.engine,
         batch_rows=args.batch_rows,
-        logdir=args.logdir if chief else None,
+        logdir=args.logdir if _is_chief() else None,
     )
     if not fit.cluster.is_chief:
         return 0  # the same numbers as the chief's, which writes them
@@ -211,6 +228,9 @@ def run(args):
 
 
 def _is_chief():
+    """Whether this process writes the outputs: alone, or the first of several workers (engine/cluster.py)."""
+    if os.environ.get("TF_CONFIG") is None:
+        return True
     try:
         return int(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) == 0
     except (ValueError, KeyError, TypeError):

@@ -260,17 +260,22 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
     )  # fmt: skip
 
 
+def describe_coefficients(d, intercept):
+    """'the model has k coefficients (...)', for the messages on too few rows."""
+    features = f"{d} feature{'s' if d != 1 else ''}"
+    return (f"the model has {d + 1} coefficients (an intercept and {features})" if intercept
+            else f"the model has {d} coefficient{'s' if d != 1 else ''} ({features}, no intercept)")
+
+
 def _checked(moments, features, target, intercept, source):
     """`standardized(moments)`, after the checks on the rows, the finite
     numbers, the constant columns and the spreads."""
     from linreg.errors import LinregError
 
     n, d = moments.rows, len(features)
-    if n <= d + 1:
-        raise LinregError(
-            f"{source} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
-            f"(an intercept and {d} feature{'s' if d != 1 else ''}); it needs at least {d + 2} rows"
-        )
+    if n <= d + intercept:
+        raise LinregError(f"{source} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
+                          f"it needs at least {d + intercept + 1} rows")
     squares = moments.sums_of_squares
     if not (np.all(np.isfinite(moments.C)) and np.all(np.isfinite(moments.mean))):
         bad = [name for name, ok in zip([*features, target], np.isfinite(squares) & np.isfinite(moments.mean)) if not ok]
@@ -281,7 +286,7 @@ def _checked(moments, features, target, intercept, source):
     spread = np.sqrt(squares / moments.weight)
     # A column is constant when its spread is rounding beside its mean.
     constant = spread <= 16 * np.finfo(np.float64).eps * np.abs(moments.mean)
-    for j, name in enumerate(features):
+    for j, name in enumerate(features if intercept else []):  # without one, a constant is a column like any other
         if constant[j]:
             raise LinregError(
                 f"{source}: feature column {name!r} is constant ({np.ldexp(moments.mean[j], moments.exponents[j]):g} on every row); "

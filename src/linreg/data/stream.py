@@ -29,8 +29,9 @@ leaves an odd number of quotes in a chunk, which sends it to the csv module,
 which reports "unexpected end of data". So such files give an error or a
 correct result, never silently wrong rows; they are not supported.
 
-Parquet is read with ParquetFile.iter_batches, only the used columns. Rows are
-numbered from 0 within each file, as pandas numbers a frame read from it.
+Parquet is read with ParquetFile.iter_batches, only the used columns, and the
+checksums of pages written with them are verified. Rows are numbered from 0
+within each file, as pandas numbers a frame read from it.
 """
 import bisect
 import csv
@@ -52,7 +53,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from linreg.data.table import MISSING, MISSING_CHOICES, _check_feature_names, _number, check_header, split_rows
+from linreg.data.table import (
+    MISSING, MISSING_CHOICES, _check_feature_names, _missing, _number, check_header, is_blank, split_rows,
+)
 from linreg.errors import LinregError
 
 # A batch holds about 64 MiB of float64 values: big enough that the per-batch
@@ -76,8 +79,9 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 NULL_TEXTS = sorted(
     {"".join(letters) for word in MISSING for letters in itertools.product(*({c.lower(), c.upper()} for c in word))}
 )
-# Bytes a blank line (no cell with anything but spaces) is made of.
-_BLANK_BYTES = b" \t\r\n,\"\x0b\x0c"
+# Bytes a blank line (table.is_blank: spaces, at most one cell) is made of. A
+# comma makes a row, of empty cells if nothing else: missing values.
+_BLANK_BYTES = b" \t\r\n\"\x0b\x0c"
 
 
 @dataclass
@@ -225,8 +229,12 @@ def _summary(error):
 
 
 def _parquet_file(path):
+    # Pages written with checksums (a writer's option) are verified as they are
+    # read, so a damaged page is an error instead of absurd numbers. Measured
+    # on a cached 1e6 x 8 float64 file: 14 ms more CPU per 64 MB, the reader's
+    # pass from 20 to 33 ms; a whole fit took 0.12 s (moments) to 2.4 s (memory).
     try:
-        return pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+        return pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as error:
         raise _unreadable(path, error) from None
 
@@ -294,7 +302,7 @@ def _csv_header(path):
             if len(raw) == HEADER_LIMIT and not raw.endswith(b"\n"):
                 raise LinregError(f"{path}: line {line} is over {HEADER_LIMIT >> 20} MiB long; is it a CSV file?")
             cells = _cells(path, line, _decode(path, raw, line))
-            if any(cell.strip() for cell in cells):
+            if not is_blank(cells):
                 break
         after = f.read(1 << 16)
     lines = after.decode("utf-8", "replace").splitlines()[:4]
@@ -322,18 +330,24 @@ def check_columns(source, target, features=None, weights=None):
     _check_feature_names(features, header, target, where)
     if weights in features:
         raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of --features")
-    if source.format == "parquet":
-        used = [target, *features, *([weights] if weights is not None else [])]
-        for path in source.paths:
-            schema = pq.read_schema(path)
-            for name in used:
-                kind = schema.field(name).type
-                if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
-                    raise LinregError(
-                        f"{path}: column {name!r} is of type {kind}, not numbers; streamed data must be numeric "
-                        "(categories are coded only when a CSV is read whole): convert the column or leave it out"
-                    )
+    _check_numeric(source, [target, *features, *([weights] if weights is not None else [])])
     return features
+
+
+def _check_numeric(source, names):
+    """For Parquet: that the columns `names` hold numbers in every file (a
+    CSV's cells are checked as they are read)."""
+    if source.format != "parquet":
+        return
+    for path in source.paths:
+        schema = pq.read_schema(path)
+        for name in names:
+            kind = schema.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
+                raise LinregError(
+                    f"{path}: column {name!r} is of type {kind}, not numbers; streamed data must be numeric "
+                    "(categories are coded only when a CSV is read whole): convert the column or leave it out"
+                )
 
 
 # --- shards ----------------------------------------------------------------
@@ -504,12 +518,35 @@ def batches(source, target, features=None, weights=None, missing="error", shard=
     names = [target, *features, *([weights] if weights is not None else [])]
     batch_rows = batch_rows or max(1, BATCH_VALUES // (len(features) + 1))
     weighted = weights is not None
-    if source.format == "csv":
-        pieces = _csv_pieces(source, parts, names, missing, weighted)
-    else:
-        pieces = _prefetch(_parquet_pieces(parts, names, missing, weighted, batch_rows))
+    pieces = _pieces(source, parts, names, missing, weighted, batch_rows)
     everything = source.describe() if shards == 1 else None
     return _assemble(pieces, len(features), weighted, batch_rows, everything)
+
+
+def _pieces(source, parts, names, missing, weighted, batch_rows):
+    if source.format == "csv":
+        return _csv_pieces(source, parts, names, missing, weighted)
+    return _prefetch(_parquet_pieces(parts, names, missing, weighted, batch_rows))
+
+
+def read_columns(data, names):
+    """The columns `names` of every row of a file, folder or glob, as float64
+    [rows, len(names)] in file order, checked as `batches` checks them (a
+    missing value is an error): the numbers a model predicts from."""
+    source = open_source(data)
+    absent = [name for name in names if name not in source.header]
+    if absent:
+        raise LinregError(
+            f"{source.describe()} has no column {absent[0]!r}; its columns are {', '.join(source.header)}"
+        )
+    _check_numeric(source, names)
+    batch_rows = max(1, BATCH_VALUES // len(names))
+    pieces = _pieces(source, shard_parts(source, 1)[0], names, "error", False, batch_rows)
+    # A batch holds its first column as y, the others as x.
+    found = [np.column_stack([batch.y, batch.x]) for batch in _assemble(pieces, len(names) - 1, False, batch_rows, None)]
+    if not found:
+        raise LinregError(f"{source.describe()} has no data rows; give at least one row to predict")
+    return np.concatenate(found)
 
 
 def _assemble(pieces, d, weighted, batch_rows, everything):
@@ -724,8 +761,6 @@ class _CsvReader:
             if self.missing == "error":
                 return None  # the exact reading names the cell
             missing = [array.is_null().to_numpy(zero_copy_only=False) for array in arrays]
-            if np.logical_and.reduce(missing).any():
-                return None  # a row of empty cells may be a blank line, which is not a dropped row
             keep = ~np.logical_or.reduce(missing)
             dropped = len(keep) - int(np.count_nonzero(keep))
             columns = [column[keep] for column in columns]
@@ -939,10 +974,7 @@ def _parquet_check(path, first_row, arrays, columns, wide, names, missing, weigh
         where = f"{path}: row {first_row + r}, column {names[j]!r}"
         if missed[j][r]:
             what = "null" if arrays[j][r].as_py() is None else "NaN"
-            raise LinregError(
-                f"{where} is missing ({what}); fill it in or remove the row "
-                "(linreg fit --missing drop leaves such rows out)"
-            )
+            raise _missing(f"{path}: row {first_row + r}", names[j], f"missing ({what})")
         if np.isinf(columns[j][r]):
             raise LinregError(
                 f"{where} is {columns[j][r]}; only finite numbers can be fitted, fill it in or remove the row"

@@ -1,12 +1,17 @@
 """The user's own data: a CSV file, a data frame or arrays.
 
-A CSV is read with Python's csv module, checked where it enters (every
-problem is reported with the file, line and column and what to do), and
-standardized before training.
+A CSV is read with Python's csv module; a frame's or an array's columns are
+taken as numbers when their type is numeric and as texts, like a CSV's cells,
+otherwise. From there every source follows the same rules (`_design`): a
+missing value -- an empty cell, NA, null, None, NaN -- stops the read or
+drops its row, and is never a category; a column of text is categorical; a
+date, a duration or a complex number is refused. Every problem is reported
+with the file's line (a frame's or array's row) and column and what to do.
 """
 import csv
 import io
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +29,7 @@ class Table:
     target: str
     x: np.ndarray
     y: np.ndarray
-    lines: np.ndarray  # the file's line number of each row, for messages
+    lines: np.ndarray  # each row's line in the file (its row in a frame or arrays), for messages
     dropped: int = 0  # rows left out for missing values (missing="drop")
     # Categorical columns: {column: its levels}, the first the baseline. Such a
     # column becomes one 0/1 feature "column[level]" per other level.
@@ -33,11 +38,19 @@ class Table:
     notes: list = field(default_factory=list)  # what the reader decided, for the user
     weights: np.ndarray = None  # observation weights, or None
     weights_column: str = None
+    unit: str = "line"  # what `lines` count: "line" (a file's) or "row"
 
 
-# What counts as a missing value in a CSV cell (and NaN in a frame or array).
+# What counts as a missing value in a CSV cell or a text column (and NaN,
+# None or pandas' NA in a frame or array).
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
 MISSING_CHOICES = ("error", "drop")
+# A categorical column becomes a float64 column per level but one, so its
+# memory is rows x levels x 8 bytes: 100,000 levels over 120,000 rows would
+# take 89 GiB. Past this many levels a column is refused before anything is
+# built; max_levels (--max-levels) raises the limit.
+MAX_LEVELS = 1000
+
 
 def read_text(path):
     """The file's text, or an error that says why it cannot be had. "-" is stdin."""
@@ -70,6 +83,12 @@ def read_text(path):
         ) from None
 
 
+def is_blank(cells):
+    """Whether a parsed line is blank: no separator and nothing but spaces. A
+    line of separators (",,") is a row whose cells are all empty: missing values."""
+    return len(cells) < 2 and not "".join(cells).strip()
+
+
 def split_rows(text, path, line=lambda number: number, note=""):
     """[(line number, cells), ...] of the rows of CSV `text` that are not blank.
     `line` maps the parser's line numbers to the file's; `note` ends the
@@ -78,7 +97,7 @@ def split_rows(text, path, line=lambda number: number, note=""):
     rows = []
     try:
         for cells in reader:
-            if cells and any(cell.strip() for cell in cells):
+            if not is_blank(cells):
                 rows.append((reader.line_num, cells))
     except csv.Error as error:
         raise LinregError(f"{path}: line {line(reader.line_num)}: not valid CSV ({error}){note}") from None
@@ -137,65 +156,48 @@ def check_header(path, line, cells, next_firsts):
     return header
 
 
-def _number(path, line, column, text):
+def _missing(where, column, what):
+    return LinregError(
+        f"{where}, column {column!r} is {what}; fill it in or remove the row "
+        "(linreg fit --missing drop leaves such rows out)"
+    )
+
+
+def _described(text):
+    return "empty" if not text.strip() else f"missing ({text.strip()!r})"
+
+
+def _number(path, line, column, text, unit="line"):
     text = text.strip()
     if text.lower() in MISSING:
-        what = "empty" if not text else f"missing ({text!r})"
-        raise LinregError(
-            f"{path}: line {line}, column {column!r} is {what}; fill it in or remove the row "
-            "(linreg fit --missing drop leaves such rows out)"
-        )
+        raise _missing(f"{path}: {unit} {line}", column, _described(text))
     try:
         value = float(text)
     except ValueError:
         raise LinregError(
-            f"{path}: line {line}, column {column!r}: {text!r} is not a number; correct it or remove the row"
+            f"{path}: {unit} {line}, column {column!r}: {text!r} is not a number; correct it or remove the row"
         ) from None
     if not math.isfinite(value):
         raise LinregError(
-            f"{path}: line {line}, column {column!r} is {text!r}; only finite numbers can be fitted, "
+            f"{path}: {unit} {line}, column {column!r} is {text!r}; only finite numbers can be fitted, "
             "fill it in or remove the row"
         )
     if abs(value) >= 2.0**53 and text.lstrip("+-").isdigit() and int(text) != int(value):
         raise LinregError(
-            f"{path}: line {line}, column {column!r}: {text} has more digits than a float64 keeps (whole "
+            f"{path}: {unit} {line}, column {column!r}: {text} has more digits than a float64 keeps (whole "
             "numbers above 2**53 = 9007199254740992 are rounded, so different values could look equal); "
             "subtract a common offset or rescale the column"
         )
     return value
 
 
-def read_columns(path, columns, rows=None, missing="error"):
-    """The named columns of a CSV as a float64 array [N, len(columns)], and
-    the file line of each row. Only these columns have to be numeric.
-    `rows` is what read_rows returned, when the file has been read already.
-    With missing="drop", rows with a missing value (MISSING) in one of these
-    columns are left out; with "error" they stop the read."""
-    header, body = read_rows(path) if rows is None else rows
-    absent = [name for name in columns if name not in header]
-    if absent:
-        raise LinregError(f"{path} has no column {absent[0]!r}; its columns are {', '.join(header)}")
-    index = [header.index(name) for name in columns]
-    if missing == "drop":
-        body = [(line, cells) for line, cells in body if all(cells[i].strip().lower() not in MISSING for i in index)]
-        if not body:
-            raise LinregError(f"{path}: every row has a missing value in the columns used; nothing is left to fit")
-    values = np.array(
-        [[_number(path, line, name, cells[i]) for name, i in zip(columns, index)] for line, cells in body],
-        dtype=np.float64,
-    ).reshape(len(body), len(columns))
-    return values, np.array([line for line, _ in body])
-
-
-def read_table(path, target, features=None, missing="error", categorical=None, weights=None):
+def read_table(path, target, features=None, missing="error", categorical=None, weights=None, intercept=True,
+               max_levels=MAX_LEVELS):
     """Read `target` and `features` (default: every other column) from a CSV
-    and check they can be fitted: numbers only (but for categorical columns),
-    no constant feature, more rows than coefficients, no feature that is a
-    combination of others. Categorical columns are the ones named in
-    `categorical` and any feature column that holds text that is not a number."""
+    and check they can be fitted (see `_design`). Categorical columns are the
+    ones named in `categorical` and any feature column that holds no number."""
     path = Path(path)
-    rows = read_rows(path)
-    header, body = rows
+    header, body = read_rows(path)
     if target not in header:
         raise LinregError(f"{path} has no column {target!r} for --target; its columns are {', '.join(header)}")
     if weights is not None and (weights not in header or weights == target):
@@ -204,65 +206,140 @@ def read_table(path, target, features=None, missing="error", categorical=None, w
     _check_feature_names(features, header, target, str(path))
     if weights in features:
         raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of --features")
+    used = [target, *features, *([weights] if weights is not None else [])]
+    columns = {name: [cells[header.index(name)].strip() for _, cells in body] for name in used}
+    lines = np.array([line for line, _ in body])
+    return _design(path, "line", lines, columns, target, features, weights, missing, categorical or [], max_levels,
+                   intercept)  # fmt: skip
+
+
+def _design(source, unit, positions, columns, target, features, weights=None, missing="error", requested=(),
+            max_levels=MAX_LEVELS, intercept=True, weight_values=None):
+    """The checked Table of `columns`: name -> texts (stripped, as a CSV's
+    cells) or float64 numbers (NaN where a value is missing), for the target,
+    the features and a named `weights` column; `weight_values` are unnamed
+    weights. `positions` are the rows' line (or row) numbers, for messages.
+
+    A row with a missing value is left out (missing="drop") or stops the
+    read; the features that hold no number (and those `requested`) are
+    coded as categories; every other value must be a finite number; then
+    the weights and the whole table are checked (check_fittable)."""
+    n = len(positions)
+    if weight_values is not None and len(weight_values) != n:
+        raise LinregError(f"{source}: {len(weight_values)} weights for {n} rows; give one weight per row")
     if missing == "drop":
-        used = [header.index(name) for name in [target, *features, *([weights] if weights else [])]]
-        body = [(line, cells) for line, cells in body if all(cells[i].strip().lower() not in MISSING for i in used)]
-        if not body:
-            raise LinregError(f"{path}: every row has a missing value in the columns used; nothing is left to fit")
-    texts = {name: [cells[header.index(name)].strip() for _, cells in body] for name in features}
-    categories, notes = find_categories(texts, categorical or [], str(path))
-    values, lines = read_columns(path, [target, *[f for f in features if f not in categories]], (header, body))
-    numeric = dict(zip([f for f in features if f not in categories], values[:, 1:].T))
-    x, names = encode({**numeric, **texts}, features, categories)
-    table = Table(path, names, target, x, values[:, 0], lines, len(rows[1]) - len(lines), categories, features, notes)
-    if weights is not None:
-        table.weights, table.weights_column = read_columns(path, [weights], (header, body))[0][:, 0], weights
-    check_weights(table, str(path))
-    check_fittable(table)
+        missed = [_missed(values) for values in columns.values()]
+        if weight_values is not None:
+            missed.append(np.isnan(weight_values))
+        keep = ~np.logical_or.reduce(missed)
+        if n and not keep.any():
+            raise LinregError(f"{source}: every row has a missing value in the columns used; nothing is left to fit")
+        if not keep.all():
+            columns = {name: _kept(values, keep) for name, values in columns.items()}
+            positions = positions[keep]
+            weight_values = None if weight_values is None else weight_values[keep]
+    texts = {name: columns[name] for name in features if isinstance(columns[name], list)}
+    categories, notes = find_categories(texts, requested, source, unit, positions, max_levels)
+    x, names, values = _coded(source, unit, positions, columns, features, categories)
+    table = Table(source, names, target, x, values[target], positions, n - len(positions), categories, list(features),
+                  notes, unit=unit)  # fmt: skip
+    table.weights = values[weights] if weights is not None else weight_values
+    table.weights_column = weights
+    check_weights(table)
+    check_fittable(table, intercept)
     return table
 
 
-def check_weights(table, source):
-    if table.weights is None:
-        return
+def _missed(values):
+    """Which rows of a column (texts or numbers) hold a missing value."""
+    if isinstance(values, list):
+        return np.fromiter((text.lower() in MISSING for text in values), bool, len(values))
+    return np.isnan(values)
+
+
+def _kept(values, keep):
+    return [value for value, kept in zip(values, keep) if kept] if isinstance(values, list) else values[keep]
+
+
+def _numbers(source, unit, positions, columns):
+    """{name: float64 array} of `columns` (texts or numbers), once every value
+    is known to be a finite number; else the error of the first row with one
+    that is not. Texts are read row by row, as a file is."""
+    texts = [name for name, values in columns.items() if isinstance(values, list)]
+    result = dict(columns)
+    if texts:
+        rows = zip(positions, *(columns[name] for name in texts))
+        values = np.array(
+            [[_number(source, row[0], name, text, unit) for name, text in zip(texts, row[1:])] for row in rows],
+            dtype=np.float64,
+        ).reshape(len(positions), len(texts))
+        result.update(zip(texts, values.T))
+    bad = [(int(k[0]), j) for j, name in enumerate(columns) if len(k := np.flatnonzero(~np.isfinite(result[name])))]
+    if bad:
+        k, j = min(bad)
+        name = list(columns)[j]
+        value, where = result[name][k], f"{source}: {unit} {positions[k]}"
+        if np.isnan(value):
+            raise _missing(where, name, "missing (NaN)")
+        raise LinregError(
+            f"{where}, column {name!r} is {value}; only finite numbers can be fitted, fill it in or remove the row"
+        )
+    return result
+
+
+def check_weights(table):
+    """Observation weights, when there are any, are positive finite numbers."""
     w = table.weights
-    if w.shape != table.y.shape:
-        raise LinregError(f"{source}: {len(w)} weights for {len(table.y)} rows; give one weight per row")
+    if w is None:
+        return
     bad = np.flatnonzero(~(np.isfinite(w) & (w > 0)))
     if len(bad):
-        where = f"line {table.lines[bad[0]]}" if table.lines is not None else f"row {bad[0]}"
-        raise LinregError(f"{source}: {where}: weight {w[bad[0]]!r} is not a positive finite number")
+        where = f"row {bad[0]}" if table.lines is None else f"{table.unit} {table.lines[bad[0]]}"
+        raise LinregError(f"{table.path}: {where}: weight {float(w[bad[0]])!r} is not a positive finite number")
 
 
-def find_categories(texts, requested, source):
-    """{column: levels} for the requested columns and those holding non-numbers, and notes on the latter."""
+def find_categories(texts, requested, source, unit, positions, max_levels):
+    """{column: levels} for the requested columns and those holding no number,
+    and notes on the latter. A missing value in such a column is no level:
+    it is refused, at its line or row (with missing="drop" none is left)."""
     categories, notes = {}, []
     for name in requested:
         if name not in texts:
             raise LinregError(f"{source}: --categorical names {name!r}, which is not a feature column")
     for name, column in texts.items():
+        absent = _missed(column)
         # Text in a column of numbers is a typo to report (with its line, later);
         # a column with no number at all is categorical.
-        numeric = any(_is_number(text) for text in column if text.lower() not in MISSING)
-        if name in requested or not numeric:
-            levels = sorted(set(column))
-            if len(levels) < 2:
-                kind = "categorical" if name in requested else "not numeric and, as a categorical column,"
-                raise LinregError(
-                    f"{source}: column {name!r} is {kind} has one level only ({levels[0]!r}); "
-                    "convert it to numbers or leave it out"
-                )
-            if name not in requested and len(levels) == len(column):
-                raise LinregError(
-                    f"{source}: column {name!r} is not numeric and every row has its own value (such as "
-                    f"{column[0]!r}): a name or an identifier, not a category; leave it out with --features"
-                )
-            categories[name] = levels
-            if name not in requested:
-                notes.append(
-                    f"column {name!r} is not numeric, so it is treated as categorical: {len(levels)} levels, "
-                    f"{levels[0]!r} the baseline (name it in --categorical to say so yourself)"
-                )
+        if name not in requested and any(_is_number(text) for text, gone in zip(column, absent) if not gone):
+            continue
+        if absent.any():
+            k = int(np.argmax(absent))
+            raise _missing(f"{source}: {unit} {positions[k]}", name, _described(column[k]))
+        levels = sorted(set(column))
+        if len(levels) < 2:
+            kind = "categorical" if name in requested else "not numeric and, as a categorical column,"
+            raise LinregError(
+                f"{source}: column {name!r} is {kind} has one level only ({levels[0]!r}); "
+                "convert it to numbers or leave it out"
+            )
+        if name not in requested and len(levels) == len(column):
+            raise LinregError(
+                f"{source}: column {name!r} is not numeric and every row has its own value (such as "
+                f"{column[0]!r}): a name or an identifier, not a category; leave it out with --features"
+            )
+        if len(levels) > max_levels:
+            size = len(column) * (len(levels) - 1) * 8
+            raise LinregError(
+                f"{source}: column {name!r} has {len(levels)} levels, more than the limit of {max_levels}: one-hot "
+                f"coded, it would be {len(levels) - 1} columns of {len(column)} rows ({size / 2**30:.3g} GiB of "
+                "float64); group its rare levels or leave it out, or raise the limit (--max-levels, max_levels=)"
+            )
+        categories[name] = levels
+        if name not in requested:
+            notes.append(
+                f"column {name!r} is not numeric, so it is treated as categorical: {len(levels)} levels, "
+                f"{levels[0]!r} the baseline (name it in --categorical to say so yourself)"
+            )
     return categories, notes
 
 
@@ -281,14 +358,22 @@ def encode(columns, features, categories, where=lambda row: f"row {row}"):
     blocks, names = [], []
     for name in features:
         if name in categories:
-            levels, values = categories[name], np.asarray(columns[name], dtype=object)
-            unseen = [k for k, value in enumerate(values) if value not in levels]
-            if unseen:
+            levels, values = categories[name], columns[name]
+            index = {level: k for k, level in enumerate(levels)}
+            codes = np.fromiter((index.get(value, -1) for value in values), np.int64, len(values))
+            unseen = np.flatnonzero(codes < 0)
+            if len(unseen):
+                value = values[unseen[0]]
+                if value.lower() in MISSING:
+                    raise _missing(where(unseen[0]), name, _described(value))
                 raise LinregError(
-                    f"{where(unseen[0])}, column {name!r}: level {values[unseen[0]]!r} was not seen in the fit "
+                    f"{where(unseen[0])}, column {name!r}: level {value!r} was not seen in the fit "
                     f"(its levels are {', '.join(map(repr, levels))})"
                 )
-            blocks += [(values == level).astype(np.float64) for level in levels[1:]]
+            block = np.zeros((len(values), len(levels) - 1))
+            rows = np.flatnonzero(codes)
+            block[rows, codes[rows] - 1] = 1.0
+            blocks.append(block)
             names += [f"{name}[{level}]" for level in levels[1:]]
         else:
             blocks.append(np.asarray(columns[name], dtype=np.float64))
@@ -296,7 +381,8 @@ def encode(columns, features, categories, where=lambda row: f"row {row}"):
     return np.column_stack(blocks), names
 
 
-def load(data, target=None, features=None, missing="error", categorical=None, weights=None):
+def load(data, target=None, features=None, missing="error", categorical=None, weights=None, intercept=True,
+         max_levels=MAX_LEVELS):
     """A checked Table from what `linreg.fit` accepts: a CSV path, a data frame
     (anything with `columns` and `to_numpy`, such as pandas'), or (x, y) arrays.
     missing: "error" (a missing value stops the fit) or "drop" (its row is left out)."""
@@ -307,25 +393,17 @@ def load(data, target=None, features=None, missing="error", categorical=None, we
             raise LinregError("target is required with a CSV file: name the column to predict")
         if weights is not None and not isinstance(weights, str):
             raise LinregError("with a CSV file, weights is the name of its weights column")
-        return read_table(data, target, features, missing, categorical, weights)
+        return read_table(data, target, features, missing, categorical, weights, intercept, max_levels)
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-        named = isinstance(weights, str)
-        if named and weights not in [str(c) for c in data.columns]:
-            raise LinregError(f"the data frame has no weights column {weights!r}")
-        if named and features is None:
-            features = [str(c) for c in data.columns if str(c) not in (str(target), weights)]
-        table = from_frame(data, target, features, missing, categorical)
-        if weights is not None:
-            column = data[{str(c): c for c in data.columns}[weights]] if named else weights
-            table.weights, table.weights_column = _real_array(column, "weights"), weights if named else None
-        check_weights(table, "the data frame")
-        return table
+        return from_frame(data, target, features, missing, categorical, weights, intercept, max_levels)
     if isinstance(data, tuple) and len(data) == 2:
-        table = from_arrays(*data, target=target, features=features, missing=missing)
-        if weights is not None:
-            table.weights = _real_array(weights, "weights")
-        check_weights(table, "arrays")
-        return table
+        if categorical:
+            raise LinregError(
+                f"categorical names {categorical[0]!r}, but arrays hold numbers only; "
+                "give a data frame to fit categorical columns"
+            )
+        return from_arrays(*data, target=target, features=features, missing=missing, weights=weights,
+                           intercept=intercept)  # fmt: skip
     raise LinregError(
         f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
     )
@@ -352,62 +430,126 @@ def _check_feature_names(features, header, target, source):
             raise LinregError(f"features name {name!r} twice; name each feature once")
 
 
-def from_frame(frame, target, features=None, missing="error", categorical=None):
-    labels = {str(label): label for label in frame.columns}  # names as text, to the frame's own labels
+def frame_labels(frame):
+    """{column name as text: the frame's own label}; two columns of one name are refused."""
+    labels = {}
+    for label in frame.columns:
+        if str(label) in labels:
+            raise LinregError(f"the data frame has two columns named {str(label)!r}; give every column its own name")
+        labels[str(label)] = label
+    return labels
+
+
+def from_frame(frame, target, features=None, missing="error", categorical=None, weights=None, intercept=True,
+               max_levels=MAX_LEVELS):
+    """The checked Table of a data frame's columns (see `_design`). `weights`
+    names a column, or gives the weights themselves."""
+    source, labels = "the data frame", frame_labels(frame)
     header = list(labels)
     if target is None or str(target) not in header:
         raise LinregError(f"the data frame has no column {target!r} for target; its columns are {', '.join(header)}")
-    features = [name for name in header if name != str(target)] if features is None else [str(f) for f in features]
-    _check_feature_names(features, header, str(target), "the data frame")
-    texts = {name: ["" if _absent(v) else str(v).strip() for v in frame[labels[name]]]
-             for name in features if name in (categorical or []) or not _numeric(frame[labels[name]])}  # fmt: skip
-    categories, notes = find_categories(texts, categorical or [], "the data frame")
-    if not _numeric(frame[labels[str(target)]]):
-        raise LinregError(f"the target column {str(target)!r} of the data frame is not numeric; convert it")
-    numeric = {name: np.asarray(frame[labels[name]], dtype=np.float64) for name in features if name not in categories}
-    x, names = encode({**numeric, **texts}, features, categories)
-    y = np.asarray(frame[labels[str(target)]], dtype=np.float64)
-    table = Table("data frame", names, str(target), x, y, None, 0, categories, features, notes)
-    return _checked(table, "row", missing)
+    target, named = str(target), isinstance(weights, str)
+    if named and (weights not in header or weights == target):
+        raise LinregError(f"the data frame has no weights column {weights!r} besides the target")
+    unused = (target, weights if named else None)
+    features = [name for name in header if name not in unused] if features is None else [str(f) for f in features]
+    _check_feature_names(features, header, target, source)
+    if named and weights in features:
+        raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of features")
+    requested = [str(name) for name in categorical or []]
+    used = [target, *features, *([weights] if named else [])]
+    columns = {name: _column(frame[labels[name]], name, source, text=name in requested) for name in used}
+    values = None if named or weights is None else real_array(weights, "weights").reshape(-1)
+    return _design(source, "row", np.arange(len(frame)), columns, target, features, weights if named else None,
+                   missing, requested, max_levels, intercept, values)  # fmt: skip
+
+
+def _column(column, name, source, text=False):
+    """A frame's or an array's column as `_design` takes it: float64 numbers
+    (NaN where one is missing) when its type is numeric, else -- and always
+    for a categorical column (`text`), whose levels they are -- the texts of
+    its values, as a CSV would hold them. Dates, durations and complex
+    numbers are neither numbers to fit nor levels: refused."""
+    dtype = getattr(column, "dtype", None)
+    kind = getattr(dtype, "kind", None)  # pandas' own types (nullable, tz-aware) have one as well
+    if not isinstance(kind, str):
+        dtype = np.asarray(column).dtype
+        kind = dtype.kind
+    if kind in "Mm":
+        raise LinregError(
+            f"{source}: column {name!r} holds {'dates or times' if kind == 'M' else 'durations'} ({dtype}), "
+            "not numbers; convert it to numbers (such as days since a start) or leave it out"
+        )
+    if kind == "c":
+        raise LinregError(f"{source}: column {name!r} holds complex numbers; only real numbers can be fitted")
+    if kind in "biuf" and not text:
+        return np.asarray(column, dtype=np.float64)  # pandas' NA becomes NaN
+    return [_text(value, name, source, row) for row, value in enumerate(np.asarray(column, dtype=object))]
+
+
+def _text(value, name, source, row):
+    """A value of a frame or an array as a CSV cell would hold it."""
+    if isinstance(value, str):
+        return value.strip()
+    if _absent(value):
+        text = str(value)
+        return text if text.lower() in MISSING else "NA"
+    # Decimal is a Number but not a Real (nor a Complex), and converts as well.
+    if isinstance(value, numbers.Real) or (isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex)):
+        return str(value)
+    raise LinregError(
+        f"{source}: row {row}, column {name!r} holds {type(value).__name__} {str(value)[:40]!r}, neither a number "
+        "nor text; convert the column or leave it out"
+    )
 
 
 def _absent(value):
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN, or pandas' NA or NaT (known by their type's name: pandas need not be imported)."""
+    if value is None or (isinstance(value, numbers.Real) and value != value):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
-def from_arrays(x, y, target=None, features=None, missing="error"):
+def from_arrays(x, y, target=None, features=None, missing="error", weights=None, intercept=True):
+    """The checked Table of arrays x [N, d] (or [N]) and y [N]: numbers only,
+    where None or NaN is a missing value."""
     try:
-        if np.iscomplexobj(x) or np.iscomplexobj(y):
-            raise TypeError
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
+        x, y = np.asarray(x), np.asarray(y)
+    except ValueError:  # rows of different lengths
         raise LinregError("x and y must be arrays of real numbers") from None
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
         raise LinregError(f"x must be [N, d] and y [N], got shapes {list(x.shape)} and {list(y.shape)}")
+    target = "y" if target is None else str(target)
     features = [f"x{j + 1}" for j in range(x.shape[1])] if features is None else [str(name) for name in features]
     if len(features) != x.shape[1]:
         raise LinregError(f"features names {len(features)} columns but x has {x.shape[1]}")
-    return _checked(Table("arrays", features, target or "y", x, y, None), "row", missing)
+    _check_feature_names(features, features, target, "arrays")
+    columns = {name: _column(values, name, "arrays") for name, values in [(target, y), *zip(features, x.T)]}
+    for name, values in columns.items():
+        texts = values if isinstance(values, list) else []
+        text = next((t for t in texts if t.lower() not in MISSING and not _is_number(t)), None)
+        if text is not None:
+            raise LinregError(
+                f"arrays: column {name!r} holds the text {text!r}, but arrays hold numbers only; "
+                "give a data frame to fit categorical columns"
+            )
+    values = None if weights is None else real_array(weights, "weights").reshape(-1)
+    return _design("arrays", "row", np.arange(len(y)), columns, target, features, missing=missing, intercept=intercept,
+                   weight_values=values)  # fmt: skip
 
 
-def _real_array(values, what):
+def real_array(values, what):
+    """`values` as float64, when they are real numbers: text, dates, durations
+    and complex numbers, which numpy would convert (or cut), are refused."""
     try:
-        if np.iscomplexobj(values):
+        array = np.asarray(values)
+        if array.dtype.kind not in "biufO":
             raise TypeError
-        return np.asarray(values, dtype=np.float64).reshape(-1)
+        return np.asarray(array, dtype=np.float64)
     except (TypeError, ValueError):
-        raise LinregError(f"{what} must be numbers") from None
-
-
-def _numeric(values):
-    try:
-        np.asarray(values, dtype=np.float64)
-        return True
-    except (TypeError, ValueError):
-        return False
+        raise LinregError(f"{what} must be real numbers") from None
 
 
 def read_design(path, columns, categories):
@@ -417,30 +559,28 @@ def read_design(path, columns, categories):
     absent = [name for name in columns if name not in header]
     if absent:
         raise LinregError(f"{path} has no column {absent[0]!r}; its columns are {', '.join(header)}")
-    numeric = [name for name in columns if name not in categories]
-    values, lines = read_columns(path, numeric, (header, body))
-    data = dict(zip(numeric, values.T))
-    data.update({name: [cells[header.index(name)].strip() for _, cells in body] for name in categories})
-    return encode(data, columns, categories, where=lambda row: f"{path}: line {lines[row]}")[0]
+    texts = {name: [cells[header.index(name)].strip() for _, cells in body] for name in columns}
+    return _coded(path, "line", np.array([line for line, _ in body]), texts, columns, categories)[0]
 
 
-def _checked(table, unit, missing="error"):
-    """Finite numbers only (rows with NaN left out if missing="drop"), then the checks every source shares."""
-    values = np.column_stack([table.y, table.x])
-    if missing == "drop":
-        keep = ~np.isnan(values).any(axis=1)
-        table.x, table.y, table.dropped = table.x[keep], table.y[keep], int(np.sum(~keep))
-        values = values[keep]
-    bad = np.argwhere(~np.isfinite(values))
-    if len(bad):
-        row, column = bad[0]
-        name = ([table.target, *table.features])[column]
-        raise LinregError(
-            f"{table.path}: {unit} {row}, column {name!r} is {values[row, column]}; "
-            "only finite numbers can be fitted, fill it in or drop the row"
-        )
-    check_fittable(table)
-    return table
+def frame_design(frame, columns, categories):
+    """The model's design matrix from a data frame's feature `columns`, for predictions."""
+    labels = frame_labels(frame)
+    absent = [name for name in columns if name not in labels]
+    if absent:
+        raise LinregError(f"the data frame has no column {absent[0]!r}; the model needs {', '.join(columns)}")
+    source = "the data frame"
+    data = {name: _column(frame[labels[name]], name, source, text=name in categories) for name in columns}
+    return _coded(source, "row", np.arange(len(frame)), data, columns, categories)[0]
+
+
+def _coded(source, unit, positions, columns, features, categories):
+    """(x, its names, numbers): the design matrix of `features` from `columns`,
+    the categorical ones coded with `categories`, and every other column of
+    `columns` as checked float64 numbers."""
+    checked = _numbers(source, unit, positions, {name: values for name, values in columns.items() if name not in categories})
+    x, names = encode({**columns, **checked}, features, categories, where=lambda k: f"{source}: {unit} {positions[k]}")
+    return x, names, checked
 
 
 # How far (relative to its own size) a standardized column may lie from the
@@ -451,15 +591,17 @@ def _checked(table, unit, missing="error"):
 COMBINATION_TOLERANCE = 1e-12
 
 
-def check_fittable(table):
+def check_fittable(table, intercept=True):
+    """More rows than coefficients, no constant feature beside the intercept
+    (without one a constant column is fitted like any other), no feature that
+    is a combination of others, columns that float64 can scale."""
     path, n, d = table.path, len(table.y), len(table.features)
-    if n <= d + 1:
-        raise LinregError(
-            f"{path} has {n} data row{'s' if n != 1 else ''} but the model has {d + 1} coefficients "
-            f"(an intercept and {d} feature{'s' if d != 1 else ''}); "
-            f"it needs at least {d + 2} rows to fit them and estimate their errors"
-        )
-    for j, name in enumerate(table.features):
+    if n <= d + intercept:
+        from linreg.data.moments import describe_coefficients
+
+        raise LinregError(f"{path} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
+                          f"it needs at least {d + intercept + 1} rows to fit them and estimate their errors")
+    for j, name in enumerate(table.features if intercept else []):
         if np.all(table.x[:, j] == table.x[0, j]):
             raise LinregError(
                 f"{path}: feature column {name!r} is constant ({table.x[0, j]:g} on every row); "
@@ -470,7 +612,7 @@ def check_fittable(table):
     from linreg.data.scaling import ScaleError, standardize
 
     try:
-        scaled = standardize(table.x, table.y)
+        scaled = standardize(table.x, table.y, intercept=intercept)
     except ScaleError as error:
         name = ([table.target, *table.features])[error.column]
         values = table.y if error.column == 0 else table.x[:, error.column - 1]
@@ -490,12 +632,14 @@ def check_fittable(table):
 
 def linear_combination(x_standardized):
     """The first column that is a linear combination of the ones before it
-    (plus a constant), as (its index, the indices it is made of), or None.
+    (plus a constant, when they are centred), as (its index, the indices it is
+    made of), or None.
 
     A QR decomposition builds an orthogonal basis column by column: |R[j, j]|
     is the length of the part of column j that the columns before it cannot
-    explain. The columns are centred (so the constant is already taken out)
-    and scaled to length √N, so "tiny" has one meaning for all of them.
+    explain. Standardized columns are centred (so the constant is already
+    taken out; not without an intercept) and scaled to length √N, so "tiny"
+    has one meaning for all of them.
     """
     n = len(x_standardized)
     Q, R = np.linalg.qr(x_standardized)
