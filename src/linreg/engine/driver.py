@@ -177,13 +177,20 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     dtype = model.W.dtype
     x, y = tf.cast(x, dtype), tf.cast(y, dtype)
     n, d = int(x.shape[0]), int(x.shape[1])
-    mode = resolve_compile(compile, n, d, epochs)
+    # The modes round differently (XLA fuses and reorders), so a run that may
+    # be continued with a larger cap picks its mode without the cap: its
+    # epochs then match those of a run given the larger cap from the start.
+    mode = resolve_compile(compile, n, d, epochs if checkpoints is None else math.inf)
     chunk = chunk_epochs(mode, n, d)
-    tol_, max_epochs = tf.constant(tol, dtype), tf.constant(epochs, tf.int64)
+    tol_ = tf.constant(tol, dtype)
     step = _DRIVERS[mode]
 
     def run(state):
-        return step(model, optimizer, state, x, y, tol_, max_epochs, chunk)
+        # Chunks end at multiples of `chunk`, also after a resume from a run
+        # stopped by its cap: a stall is judged at a chunk's end, so the
+        # continued run stops at the epoch an uninterrupted one does.
+        end = min(epochs, (int(state.epoch) // chunk + 1) * chunk)
+        return step(model, optimizer, state, x, y, tol_, tf.constant(end, tf.int64), chunk)
 
     return loop(model, optimizer, run, lambda: _MEASURES[mode](model, x, y), lambda epoch: divergence_error(x, y, optimizer, epoch),
                 epochs, mode, listeners, state, checkpoints, patience)
@@ -198,7 +205,7 @@ def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), s
     state = _state_for(model) if state is None else state
     parts = []  # the history, a piece per chunk, joined when needed
     if checkpoints is not None:
-        restored = checkpoints.restore(model, optimizer, state)
+        restored = checkpoints.restore(model, optimizer, state, mode)
         parts += [restored] if restored is not None else []
     for listener in listeners:
         listener.started(int(state.epoch), optimizer)
