@@ -67,8 +67,12 @@ class Standardized:
                              + y_mean + y_scale b - Σ (y_scale W_j / x_scale_j) x_mean_j.
         """
         W = np.asarray(W, np.float64) * self.y_scale / self.x_scale
-        b = self.y_mean + self.y_scale * float(b) - float(np.dot(W, self.x_mean))
-        return W, b
+        # The intercept is a difference of terms that can be far larger than
+        # it (large means, small intercept): summed in extended precision, so
+        # that its own rounding is one float64 rounding, not one per term.
+        wide = np.longdouble
+        b = wide(self.y_mean) + wide(self.y_scale) * wide(float(b)) - np.dot(W.astype(wide), np.asarray(self.x_mean, wide))
+        return W, float(b)
 
 
 def standardize(x, y, intercept=True, weights=None):

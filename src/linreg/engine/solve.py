@@ -4,9 +4,9 @@
                 standardized data;
     orthogonal  plain descent trains φ and b on the orthogonalized data
                 (data/scaling.py), where the loss's bowl is round (κ = 1),
-                then rounds of refinement on float64 residuals.
-"auto" picks orthogonal: its accuracy is that of QR-based least squares at
-any conditioning, in a handful of epochs (docs/accuracy.md has the
+                then rounds of refinement on extended-precision residuals.
+"auto" picks orthogonal: at any conditioning it is at least as accurate as
+QR-based least squares, in a handful of epochs (docs/accuracy.md has the
 measurements behind the choice).
 """
 import math
@@ -14,17 +14,22 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from linreg.analysis.precision import EXTENDED
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
+from linreg.core.step import train_step
 from linreg.engine import driver
 
 METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
 
-# Refinement: at most this many extra rounds, stopping once a round changes W
-# by less than REFINE_RTOL relative (a few float64 roundings), or by more than
-# half the change before it (what is left is rounding that rounds cannot remove).
-MAX_REFINEMENTS = 6
-REFINE_RTOL = 4 * float(np.finfo(np.float64).eps)
+# Every direction of the orthogonalized bowl has curvature 2: a step of 1/2 lands.
+LANDING_RATE = 0.5
+# Refinement rounds go on while each shrinks the correction to at most half
+# the one before (they shrink it by about ε of the training dtype); this many
+# is a cap that a working refinement never reaches.
+MAX_REFINEMENTS = 30
+# Rows of extended-precision data made at a time: about this many numbers.
+BLOCK_NUMBERS = 2**20
 # Patience of the stall rule (core/training.py): for momentum methods the
 # oscillations last about √κ epochs, so patience grows with √κ. On the round
 # bowl of the orthogonalized data one step lands and the next ones only move
@@ -78,6 +83,8 @@ class Solution:
     method: str
     rounds: int  # training runs: 1, plus refinements
     history_W: object  # maps the history's W rows to standardized-space W
+    refined: bool = False  # the refinement ran until its rounds stopped shrinking
+    correction: tuple = (0.0, 0.0)  # (W, b): the change the last refinement round made
 
 
 def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
@@ -109,39 +116,117 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
     return Solution(W, float(model.b.numpy()), result, rule, name, 1, lambda rows: rows)
 
 
-def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
+def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints, data=None):
+    """data: the (x, y, weights) that `scaled` standardizes, for the refinement's
+    extended-precision residuals (None: streamed statistics, used as they are)."""
     d = scaled.x.shape[1]
     model = LinearModel(d, dtype=dtype, intercept=scaled.train_intercept)
-    # Every direction of the round bowl has curvature 2: rate 1/2 lands in one step.
-    rule = optimizers.GradientDescent(model, 0.5 if learning_rate == "auto" else learning_rate)
+    rule = optimizers.GradientDescent(model, LANDING_RATE if learning_rate == "auto" else learning_rate)
     # A few epochs suffice, so compiling would not pay (driver.resolve_compile).
     compile = driver.resolve_compile(compile, len(scaled.y), d, epochs=10)
     first = driver.train(model, rule, ortho.q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                          checkpoints=checkpoints, patience=ORTHOGONAL_PATIENCE)
     W, b = ortho.weights(model.W.numpy()), float(model.b.numpy())
-    results, previous = [first], math.inf
-    # Refinement: the weights carry the rounding of the working dtype and of
-    # the triangular solve. The residual of the original standardized problem,
-    # computed in float64, is the part of y they do not yet explain; training
-    # the same model on it (from zero) gives the correction. Each round
-    # shrinks the error by about κ(q)·ε = ε of the working dtype: one round in
-    # float64, two or three from float32 to float64's accuracy.
-    for _ in range(MAX_REFINEMENTS if first.converged else 0):
-        residual = scaled.y - (scaled.x @ W + b)
-        model.W.assign(np.zeros(d, model.W.dtype.as_numpy_dtype))
-        model.b.assign(np.zeros((), model.b.dtype.as_numpy_dtype))
-        more = driver.train(model, rule, ortho.q, residual, epochs, tol=tol, compile=compile, patience=ORTHOGONAL_PATIENCE)
-        results.append(more)
-        change = ortho.weights(model.W.numpy())
-        W, b = W + change, b + float(model.b.numpy())
-        size = np.linalg.norm(change)
-        if not more.converged or size <= REFINE_RTOL * np.linalg.norm(W) or size > 0.5 * previous:
-            break
-        previous = size
-    result = replace(
-        first,
-        epochs=sum(r.epochs for r in results),
-        converged=all(r.converged for r in results),
-        stalled=any(r.stalled for r in results),
-    )
-    return Solution(W, b, result, rule, "orthogonal", len(results), lambda rows: ortho.weights(np.asarray(rows).T).T)
+    rounds, correction, refined = 0, (0.0, 0.0), False
+    if first.converged:
+        W, b, rounds, correction, refined = refine(model, scaled, ortho, Extended(scaled, *(data or ())), W, b)
+    result = replace(first, epochs=first.epochs + rounds, converged=refined)
+    return Solution(W, b, result, rule, "orthogonal", 1 + rounds, lambda rows: ortho.weights(np.asarray(rows).T).T,
+                    refined, correction)
+
+
+def refine(model, scaled, ortho, data, W, b):
+    """Rounds of refinement on `data` (Extended); returns W, b, the rounds run,
+    the last one's correction (W, b) and whether they stopped shrinking (not
+    hit the cap).
+
+    The weights carry the rounding of the training dtype, of the QR and of the
+    triangular solve. Training the same model on the residual y − (x·W + b)
+    would give the correction, but with noisy data the residual is mostly the
+    noise no weights can explain, and a float32 step rounds it at ε(float32)
+    of its size: the correction can never be finer than that. So each round
+    also keeps r̂, the running estimate of that unexplained part (Björck's
+    refinement for least squares), and trains on what neither explains:
+        f = y − r̂ − (x·W + b),    small once W and r̂ are nearly right;
+        xᵀr̂                      what the columns could still explain of r̂,
+                                  zero at the least-squares residual;
+    both made from the standardized data in extended precision. One step of
+    the model on f lands at qᵀf/N (rate 1/2, curvature 2); R⁻ᵀ·xᵀr̂/√N is the
+    same for r̂, computed through the columns themselves. Their sum corrects
+    the weights, and whatever of f the step did not explain joins r̂. Each
+    round shrinks the fitted values' error by about ε of the training dtype;
+    the weights' error is at most κ times theirs (R, in float64, maps one to
+    the other), a fixed factor, so float32 rounds end where float64 ones do,
+    even where κ·ε(float32) > 1 (docs/accuracy.md). W and r̂ are kept in
+    extended precision, so the rounds stop only at its rounding.
+    """
+    from scipy.linalg import solve_triangular
+
+    n, dtype = len(scaled.y), model.W.dtype
+    q = _tensor(ortho.q, dtype)
+    landing = optimizers.GradientDescent(model, LANDING_RATE)
+    W, b, r_hat = W.astype(EXTENDED), EXTENDED(b), np.zeros(n, EXTENDED)
+    previous, last = (math.inf, math.inf), (np.zeros(len(W)), 0.0)
+    for rounds in range(1, MAX_REFINEMENTS + 1):
+        f, gradient = data.unexplained(W, b, r_hat)
+        model.W.assign(np.zeros(model.W.shape, dtype.as_numpy_dtype))
+        model.b.assign(np.zeros((), dtype.as_numpy_dtype))
+        train_step(model, landing, q, _tensor(f, dtype))
+        phi = model.W.numpy().astype(np.float64) + solve_triangular(ortho.R, gradient, trans="T") / math.sqrt(n)
+        beta = float(model.b.numpy()) + (float(np.mean(r_hat)) if scaled.train_intercept else 0.0)
+        fitted, last = ortho.q @ phi + beta, (ortho.weights(phi), beta)
+        change = f - fitted
+        # The round's size twice: in the fitted values (with r̂'s change) and in
+        # the weights, where directions the data hardly see converge slower.
+        sizes = (math.sqrt(float(np.mean(change * change)) + float(np.mean(fitted * fitted))),
+                 float(np.linalg.norm(last[0]) / max(np.linalg.norm(W), np.finfo(np.float64).tiny)))
+        if not any(size < before / 2 for size, before in zip(sizes, previous)):
+            # No longer shrinking: the round moved only rounding, so it is left
+            # out, and what it would have moved says how far that goes.
+            return W.astype(np.float64), float(b), rounds, last, True
+        W, b, r_hat, previous = W + last[0], b + EXTENDED(beta), r_hat + change, sizes
+    return W.astype(np.float64), float(b), MAX_REFINEMENTS, last, False
+
+
+def _tensor(values, dtype):
+    """values (any float type, extended precision too) as a tensor of dtype."""
+    import tensorflow as tf
+
+    return tf.constant(np.asarray(values, dtype.as_numpy_dtype))
+
+
+class Extended:
+    """The standardized data in extended precision, a block of rows at a time.
+
+    Made from the data as given with the means and spreads of `scaled`, the
+    ones that carry the coefficients back to the original units, so no
+    rounding of the standardized numbers enters the residuals. Without the
+    data (streamed statistics) its float64 pseudo-rows are what there is.
+    """
+
+    def __init__(self, scaled, x=None, y=None, weights=None):
+        self.scaled, self.x, self.y, self.weights = scaled, x, y, weights
+
+    def blocks(self):
+        s = self.scaled
+        n, d = s.x.shape
+        step = max(1, BLOCK_NUMBERS // d)
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            if self.x is None:
+                yield rows, s.x[rows].astype(EXTENDED), s.y[rows].astype(EXTENDED)
+                continue
+            x = (self.x[rows].astype(EXTENDED) - s.x_mean) / s.x_scale
+            y = (self.y[rows].astype(EXTENDED) - s.y_mean) / s.y_scale
+            if self.weights is not None:
+                root = np.sqrt(self.weights[rows].astype(EXTENDED) / s.weight_mean)
+                x, y = x * root[:, None], y * root
+            yield rows, x, y
+
+    def unexplained(self, W, b, r_hat):
+        """f = y − r̂ − (x·W + b), and xᵀr̂ (as float64)."""
+        f, gradient = np.empty(len(r_hat), EXTENDED), np.zeros(len(W), EXTENDED)
+        for rows, x, y in self.blocks():  # (einsum: numpy's matmul has no fast loop for long doubles)
+            f[rows] = y - r_hat[rows] - (np.einsum("ij,j->i", x, W) + b)
+            gradient += np.einsum("i,ij->j", r_hat[rows], x)
+        return f, gradient.astype(np.float64)

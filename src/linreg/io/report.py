@@ -19,7 +19,8 @@ def _method_line(fit):
     if fit.method == "orthogonal":
         how = (
             f"optimizer {fit.optimizer_name}: plain descent on the orthogonalized data (QR), then "
-            f"{fit.solution.rounds - 1} refinement round{'s' if fit.solution.rounds != 2 else ''} on float64 residuals"
+            f"{fit.solution.rounds - 1} refinement round{'s' if fit.solution.rounds != 2 else ''} on "
+            "extended-precision residuals"
         )
     else:
         how = f"optimizer {fit.method}"
@@ -38,6 +39,12 @@ def _ending(fit):
         how = f"gradient norm <= tol {fit.tol:g} x its first value"
     if result.converged:
         return f"converged after {result.epochs} epochs ({how}); {fit.training_seconds:.2f} s"
+    if fit.solution.result.converged:  # training ended, but at a point known to less than one digit
+        return (
+            f"NOT converged: training ended after {result.epochs} epochs, but its coefficients cannot be trusted to "
+            f"one correct digit (expect {fit.estimated_digits:.1f}, a bound set by the {fit.bounds.dominant()}); "
+            f"{fit.advice()}"
+        )
     if result.stalled:
         return (
             f"NOT converged after {result.epochs} epochs: the gradient stopped falling at the rounding floor of "
@@ -49,6 +56,14 @@ def _ending(fit):
         f"NOT converged after {result.epochs} epochs (relative gradient norm {fit.relative_gradient:.3g} > tol "
         f"{fit.tol:g}); {fit.advice()}"
     )
+
+
+def _zero_note(fit):
+    """Coefficients zero to rounding, which the digits do not count: their
+    relative error says nothing (an exact 0 computed as 1e-19 is 100% off)."""
+    first = 0 if fit.scaled.intercept else 1
+    zero = [label for label, flag in zip(fit.names, fit.bounds.zero[first:]) if flag]
+    return f" but {', '.join(zero)}, zero to rounding" if zero else ""
 
 
 def _engine_line(fit):
@@ -72,8 +87,8 @@ def summary(fit):
         + (f" ({table.dropped} with missing values left out)" if table.dropped else ""),
         f"  features and target standardized; {fit.dtype}; compile {result.compile}; {_engine_line(fit)}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
-        f"{fit.condition_number * fit.condition_number:.4g}); expect about {fit.estimated_digits:.1f} correct digits "
-        "(of the weights as a whole; a much smaller coefficient can have fewer)"
+        f"{fit.condition_number * fit.condition_number:.4g}); expect {fit.estimated_digits:.1f} correct digits or more "
+        f"in every coefficient{_zero_note(fit)}"
         if known
         else f"  {d} features: too many to gather their cross-products, so the condition number, the standard "
         f"errors and the closed-form answer are not known; steepest curvature {fit.curvature.largest:.4g} "
@@ -138,8 +153,10 @@ def summary(fit):
             f"{fit.relative_difference[i]:>16.3g}"
         )
     worst = float(np.max(fit.relative_difference))
-    digits = -math.log10(worst) if worst > 0 else math.inf
-    lines.append(f"largest relative difference {worst:.3g} (about {digits:.1f} matching digits)")
+    lines.append(
+        f"largest relative difference {worst:.3g} (about {-math.log10(worst):.1f} matching digits)" if worst > 0
+        else "identical to the last digit"
+    )
     return "\n".join(lines)
 
 
