@@ -63,7 +63,7 @@ def add_arguments(parser):
         "--optimizer",
         choices=OPTIMIZERS,
         default="auto",
-        help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data with float64 refinement; "
+        help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data refined on extended-precision residuals; "
         "or on the standardized data: plain gradient descent (gd), heavy-ball momentum, Nesterov momentum "
         "or conjugate gradients with exact steps (cg)",
     )
