@@ -12,111 +12,34 @@ curvature, picks the optimizer's step from it, trains the heart's model with
 the heart's loop (core/) through the engine's driver, and returns a Fit with
 the statistics of an ordinary least-squares fit beside the closed form.
 """
+import copy
 import math
 import numbers
+import os
 import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import tensorflow as tf
 
-from linreg.analysis import ols
+from linreg.analysis import ols, precision
 from linreg.analysis.diagnostics import diagnostics
 from linreg.analysis.curvature import Curvature
+from linreg.analysis.precision import default_tol, float32_warning
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.data.table import load as load_table
 from linreg.data.scaling import orthogonalize, standardize
-from linreg.data.table import encode, read_design
+from linreg.data.table import MAX_LEVELS, frame_design, read_design, real_array
 from linreg.engine import driver, solve
 from linreg.errors import LinregError
 
 DTYPES = {"float32": tf.float32, "float64": tf.float64}
 DEFAULT_EPOCHS = 100_000
 MAX_EPOCHS = 10**15  # the loop counts epochs in int64; 1e15 epochs would take years anyway
-
-# Convergence: stop when the gradient's norm has fallen to `tol` times its
-# first value. Near the minimum the coefficients' relative error is at most
-# about κ·(relative gradient norm), κ the condition number, so each factor of
-# ten in tol is one more digit -- until rounding noise in the gradient takes
-# over. Measured floors on generated data: 1e-9 to 1.4e-7 in float32, below
-# 1e-16 in float64.
-#   float64: 1e-15, a factor of ten above the floor.
-#   float32: aim for a relative error of 1e-4, tol = 1e-4/κ, kept between
-#            1e-9 and 1e-6 so that it stays above the floor.
-FLOAT64_TOL = 1e-15
-FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
-
-# How many digits to expect. Rounding the data or the arithmetic by a
-# relative ε moves the least-squares solution by up to about κ(x)·ε for
-# methods that work on the data's columns (QR, and our orthogonal method,
-# whose float64 refinement makes the working dtype matter little) and by
-# κ(x)²·ε = κ(H)·ε for methods that work through the gradient xᵀr, which
-# squares the condition number (the normal equations, and every optimizer
-# on the standardized data). A float32 fit expected to give fewer than
-# FEW_DIGITS gets a warning that suggests float64.
-EPSILON = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
-FEW_DIGITS = 5
-MAX_DIGITS = -math.log10(EPSILON["float64"])
-
-
-def estimated_digits(method, dtype, condition_number, relative_gradient=0.0, residual_ratio=1.0, offset=1.0,
-                     streamed=False):
-    """Correct significant digits to expect of the weights as a whole (0 to about 15.7):
-    -log10 of their error's norm over their norm, in standardized units. A
-    coefficient much smaller than the others can have fewer correct digits.
-
-    The error of the weights, relative to their norm, has three sources:
-      rounding of the data and arithmetic: about κ·ε, κ the condition number
-        of the standardized data -- ε of float64 for the orthogonal method,
-        whose refinement runs in float64, ε of the dtype for the others --
-        times `offset`, the largest |mean|/(standard deviation) of a column:
-        a column of 1e9 + noise of 1e-6 holds that noise to only 1e9·ε, one
-        digit, whatever is done with it afterwards;
-      the orthogonal method in float32: each refinement's gradient qᵀr is
-        made in float32 from the residual, so κ·ε(float32) times the size of
-        the residual beside the fitted part (`residual_ratio`) remains;
-      stopping early: a run that ends with the gradient at `relative_gradient`
-        of its first norm is up to κ²·relative_gradient from the minimum, as
-        the Hessian stretches directions by up to κ² (κ(H) = κ²) beside each
-        other. (After orthogonalizing κ(H) = 1 and refinement removes it.)
-    """
-    eps, offset = EPSILON[dtype], max(offset, 1.0)
-    # From streamed statistics (the cross-products xᵀx) the data's rounding is
-    # amplified by κ², as in the normal equations: the products square κ.
-    rounding = condition_number * condition_number if streamed else condition_number
-    if method == "orthogonal":
-        error = rounding * EPSILON["float64"] * offset
-        if dtype == "float32":
-            error += condition_number * eps * residual_ratio
-    else:
-        error = rounding * eps * offset + condition_number * condition_number * relative_gradient
-    if not math.isfinite(error) or error >= 1:
-        return 0.0
-    return min(-math.log10(error), MAX_DIGITS) if error > 0 else MAX_DIGITS
-
-
-def default_tol(dtype, condition_number):
-    """condition_number None: unknown (too many features), and float32 stops
-    at the loosest tol of its range rather than hope for more."""
-    if dtype == "float64":
-        return FLOAT64_TOL
-    low, high = FLOAT32_TOL_RANGE
-    if condition_number is None:
-        return high
-    return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
-
-
-def float32_warning(method, condition_number):
-    """The warning to give before a float32 fit, or None. κ may be infinite."""
-    expected = estimated_digits(method, "float32", condition_number)
-    if expected >= FEW_DIGITS:
-        return None
-    return (
-        f"the standardized data's condition number is {condition_number:.3g}, so float32 with optimizer "
-        f"{method} can give about {math.floor(expected)} correct digits; use float64 (--dtype float64) for more"
-    )
-
 
 def _real(value):
     """A finite real number, and not a bool (True is 1 to Python, never to a user)."""
@@ -127,7 +50,8 @@ def _one_of(value, choices):
     return isinstance(value, str) and value in choices
 
 
-def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept=True):
+def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept=True, checkpoint=None,
+                     logdir=None, max_levels=MAX_LEVELS):
     if not _one_of(dtype, DTYPES):
         raise LinregError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if not (_one_of(optimizer, solve.METHODS) or _one_of(optimizer, optimizers.REGISTRY)):
@@ -146,6 +70,23 @@ def _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, prog
         raise LinregError(f"intercept must be True or False, not {intercept!r}")
     if not (progress is True or progress is False or progress == "auto"):
         raise LinregError(f"progress must be True, False or 'auto', not {progress!r}")
+    for name, folder in (("checkpoint", checkpoint), ("logdir", logdir)):
+        if folder is not None and not isinstance(folder, (str, os.PathLike)):
+            raise LinregError(f"{name} must be a folder's path (a string or a Path), not {folder!r}")
+    if isinstance(max_levels, bool) or not isinstance(max_levels, numbers.Integral) or max_levels < 2:
+        raise LinregError(f"max_levels must be a whole number of at least 2, not {max_levels!r}")
+
+
+def _names(value, what):
+    """None, or the list of column names `value` gives: one name, or a list (any iterable) of them."""
+    if value is None or isinstance(value, str):
+        return value if value is None else [value]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        names = list(value)
+        # A frame's column labels may be whole numbers.
+        if all(isinstance(name, (str, numbers.Integral)) and not isinstance(name, bool) for name in names):
+            return names
+    raise LinregError(f"{what} must be a column name or a list of column names, not {value!r}")
 
 
 def fit(
@@ -169,6 +110,7 @@ def fit(
     engine="auto",
     batch_rows=None,
     warn=None,
+    max_levels=MAX_LEVELS,
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
 
@@ -176,7 +118,8 @@ def fit(
     features:      the columns to use (default: every column but the target; one name may be a string)
     dtype:         "float64" (default) or "float32", the training precision
     optimizer:     "auto" (default: "orthogonal", plain descent on the
-                   orthogonalized data with float64 refinement), or one of
+                   orthogonalized data, refined on extended-precision
+                   residuals), or one of
                    core/optimizers.py's rules on the standardized data:
                    "gd", "momentum", "nesterov", "cg"
     learning_rate: "auto" (from the Hessian's eigenvalues) or a number, in the
@@ -208,19 +151,22 @@ def fit(
     batch_rows:    rows per batch read from files (default: about 64 MiB of
                    numbers); what a streamed engine holds at a time
     warn:          called with a warning's text (default: printed to stderr)
+    max_levels:    the most levels a categorical column may have (default
+                   1000): past it the column is refused, as its one-hot
+                   columns (rows x levels x 8 bytes) could fill the memory
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
-    _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept)
+    _check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept, checkpoint, logdir,
+                     max_levels)
     if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(batch_rows, numbers.Integral) or batch_rows < 1):
         raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
-    features = [features] if isinstance(features, str) else features
-    categorical = [categorical] if isinstance(categorical, str) else categorical
+    features, categorical = _names(features, "features"), _names(categorical, "categorical")
     engine, source, cluster = _plan(data, engine, target, weights, categorical, optimizer)
     pass_seconds = None  # the streamed pass that gathers the statistics, when there is one
     if engine == "memory":
-        table = _in_memory(data, source, target, features, missing, categorical, weights)
+        table = _in_memory(data, source, target, features, missing, categorical, weights, intercept, max_levels)
         for note in table.notes:
             (warn or _print_note)(note)
         scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
@@ -269,21 +215,18 @@ def fit(
         listeners.append(TensorBoard(logdir, ["intercept", *table.features], original_units))
     checkpoints = None
     if checkpoint is not None:
-        from linreg.engine.checkpoint import Checkpoints, fingerprint
+        from linreg.engine.checkpoint import Checkpoints, files, fingerprint
 
-        known = (scaled.x, scaled.y) if scaled.cross_products else (scaled.x_mean, scaled.x_scale)
-        settings = {
-            "data": fingerprint(*known, np.array([scaled.y_mean, scaled.y_scale, scaled.rows])),
-            "dtype": dtype,
-            "optimizer": method,
-            "learning_rate": learning_rate,
-            "tol": tol,
-            # (The stream engine runs its epochs eagerly, batch by batch, whatever compile says.)
-            "compile": "stream" if engine == "stream" else
-            compile if compile != "auto" else driver.resolve_compile(compile, *scaled.x.shape, epochs),
-            "engine": engine,
-            "rows": scaled.rows,
-        }
+        if engine == "memory":
+            data = fingerprint(scaled.x, scaled.y, np.array([scaled.y_mean, scaled.y_scale, scaled.rows]))
+        else:
+            # The streamed statistics' last bits depend on the batches and workers
+            # that summed them, so the files and the columns read identify the data.
+            data = fingerprint(files(source.paths), target, table.features, weights, missing, intercept)
+        # Neither the epoch cap nor --batch-rows: a rerun may change them and
+        # continue. The compile mode is added by the driver, which resolves it.
+        settings = {"data": data, "dtype": dtype, "optimizer": method, "learning_rate": learning_rate, "tol": tol,
+                    "engine": engine, "rows": scaled.rows}
         checkpoints = Checkpoints(checkpoint, settings, writer=cluster.is_chief)
 
     started = time.perf_counter()
@@ -292,7 +235,8 @@ def fit(
         solution = _train_streamed(method, source, target, table, weights, missing, scaled, curvature, cluster,
                                    DTYPES[dtype], learning_rate, batch_rows=batch_rows, **run)
     elif method == "orthogonal":
-        solution = solve.train_orthogonal(scaled, ortho, DTYPES[dtype], learning_rate, **run)
+        given = None if table.x is None else (table.x, table.y, table.weights)  # for the refinement
+        solution = solve.train_orthogonal(scaled, ortho, DTYPES[dtype], learning_rate, **run, data=given)
     else:
         solution = solve.train_direct(method, scaled, curvature, DTYPES[dtype], learning_rate, **run)
     seconds = time.perf_counter() - started
@@ -321,15 +265,16 @@ def _plan(data, engine, target, weights, categorical, optimizer):
 
     if not _one_of(engine, ENGINES):
         raise LinregError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    workers = clusters.current()
+    # Settled from TF_CONFIG's size alone: a refused combination never joins a cluster.
+    config = clusters.read_config()
     is_path = isinstance(data, (str, Path)) and str(data) != "-"
     if not is_path:
-        if engine in ("moments", "stream") or workers.size > 1:
+        if engine in ("moments", "stream") or config.size > 1:
             raise LinregError(
                 f"engine {engine if engine != 'auto' else 'moments'} streams files: give a CSV or Parquet path (a file, "
                 "a folder or a glob); data frames, arrays and standard input are fitted in memory"
             )
-        return "memory", None, workers
+        return "memory", None, clusters.current(config)
     if target is None:
         raise LinregError("target is required with a CSV file: name the column to predict")
     if weights is not None and not isinstance(weights, str):
@@ -338,7 +283,7 @@ def _plan(data, engine, target, weights, categorical, optimizer):
 
     source = stream.open_source(data)
     if engine == "auto":
-        if workers.size > 1:
+        if config.size > 1:
             engine = "moments"
         else:
             factor = CSV_MEMORY_FACTOR if source.format == "csv" else PARQUET_MEMORY_FACTOR * 8 * len(source.header)
@@ -346,7 +291,7 @@ def _plan(data, engine, target, weights, categorical, optimizer):
             engine = "memory" if need <= MEMORY_SHARE * _available_memory() else "moments"
         if engine == "moments" and len(source.header) - 1 > _max_moments_features():
             engine = "stream"
-    if engine == "memory" and workers.size > 1:
+    if engine == "memory" and config.size > 1:
         raise LinregError("several workers (TF_CONFIG) share the data with --engine moments or stream, not memory")
     if engine != "memory":
         if categorical:
@@ -356,7 +301,7 @@ def _plan(data, engine, target, weights, categorical, optimizer):
             )
         if engine == "stream" and optimizer not in ("auto", "gd", "momentum", "nesterov"):
             raise LinregError(f"engine stream trains with gd, momentum or nesterov (default), not {optimizer}")
-    return engine, source, workers
+    return engine, source, clusters.current(config)
 
 
 def _max_moments_features():
@@ -376,28 +321,28 @@ def _available_memory():
     return 8 * 2**30
 
 
-def _in_memory(data, source, target, features, missing, categorical, weights):
+def _in_memory(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS):
     """The checked Table. Files are read through the streaming reader (pyarrow,
     in parallel) and concatenated; a single CSV that it cannot read as numbers
     -- text to code as categories, or an error to report -- is read again by
     data/table.py, row by row, which codes text columns and words every
     message. Frames, arrays and standard input go to data/table.py directly."""
     if source is None:
-        return load_table(data, target, features, missing, categorical, weights)
+        return load_table(data, target, features, missing, categorical, weights, intercept, max_levels)
     single_csv = source.format == "csv" and len(source.paths) == 1
     if single_csv and categorical:
-        return load_table(source.paths[0], target, features, missing, categorical, weights)
+        return load_table(source.paths[0], target, features, missing, categorical, weights, intercept, max_levels)
     if categorical:
         raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
     try:
-        return _read_all(source, target, features, missing, weights)
+        return _read_all(source, target, features, missing, weights, intercept)
     except LinregError:
         if not single_csv:
             raise
-        return load_table(source.paths[0], target, features, missing, categorical, weights)
+        return load_table(source.paths[0], target, features, missing, categorical, weights, intercept, max_levels)
 
 
-def _read_all(source, target, features, missing, weights):
+def _read_all(source, target, features, missing, weights, intercept=True):
     from linreg.data import stream
     from linreg.data.table import Table, check_fittable, check_weights
 
@@ -408,8 +353,8 @@ def _read_all(source, target, features, missing, weights):
     table = Table(source.describe(), features, target, x, y, None, sum(p.dropped for p in parts), columns=features)
     if weights is not None:
         table.weights, table.weights_column = np.concatenate([p.w for p in parts]), weights
-    check_weights(table, source.describe())
-    check_fittable(table)
+    check_weights(table)
+    check_fittable(table, intercept)
     return table
 
 
@@ -449,19 +394,6 @@ def _train_streamed(method, source, target, table, weights, missing, scaled, cur
                          listeners, checkpoints=checkpoints, patience=patience)
     return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1,
                           lambda rows: rows)
-
-
-def _offset(scaled):
-    """The largest |mean|/(standard deviation) over the columns and the target."""
-    with np.errstate(all="ignore"):
-        ratios = np.abs(np.append(scaled.x_mean / scaled.x_scale, scaled.y_mean / scaled.y_scale))
-    return float(np.max(ratios))
-
-
-def _residual_ratio(stats):
-    """The residuals' size beside the fitted part's: sqrt((1 - R²)/R²)."""
-    r2 = min(max(stats.r_squared, 0.0), 1.0)
-    return math.sqrt((1.0 - r2) / r2) if r2 > 0 else math.inf
 
 
 def _original(scaled, W, b):
@@ -528,10 +460,15 @@ class Fit:
         )
         norms = self.result.history.gradient_norm
         self.relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
-        self.estimated_digits = estimated_digits(
-            self.method, dtype, condition_number, self.relative_gradient, _residual_ratio(self.stats), _offset(scaled),
-            streamed=scaled.represents is not None,
-        ) if scaled.cross_products else math.nan  # κ unknown
+        # What the coefficients can be trusted to (analysis/precision.py); a fit
+        # that cannot promise one correct digit has not converged to anything.
+        self.bounds = precision.error_bounds(
+            self.method, dtype, scaled, R, solution.W, solution.b, final_gradient=float(norms[-1]),
+            correction=solution.correction, refined=solution.refined,
+        ) if scaled.cross_products else None  # κ unknown
+        self.estimated_digits = math.nan if self.bounds is None else self.bounds.digits
+        if self.estimated_digits < precision.MIN_DIGITS:
+            self.result = replace(self.result, converged=False)
         # The model as it is exported: the final float64 coefficients in the standardized space.
         self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype=tf.float64)
 
@@ -560,6 +497,10 @@ class Fit:
 
     def advice(self):
         """What to try when the fit has not converged."""
+        if self.solution.result.converged:  # trained, to a point not known to one digit
+            if self.method == "orthogonal":
+                return "leave out near-duplicate columns (see the condition number)"
+            return "use the default optimizer auto" + (" or float64 (--dtype float64)" if self.dtype == "float32" else "")
         if self.method == "orthogonal":
             return "raise epochs (--epochs), or check the data for near-duplicate columns"
         return "use the default optimizer auto, or raise epochs (--epochs)"
@@ -666,33 +607,59 @@ class Fit:
         state = "converged" if self.converged else "NOT converged"
         return f"<linreg.Fit {self.target!r} ~ {len(self.features)} features, n={self.n}, {state} after {self.epochs} epochs>"
 
+    # --- pickling --------------------------------------------------------------
+
+    def __getstate__(self):
+        """What pickle saves: the whole fit (its TensorFlow variables pickle as
+        their values) but for what served only the training run and cannot be
+        pickled -- the function from the history's weights to the standardized
+        ones (the history is saved mapped), cg's product with the data's
+        Hessian (the rule takes no more steps) and the workers' connections
+        (their number is kept)."""
+        from linreg.engine.cluster import Single
+
+        state = self.__dict__.copy()
+        history = self.result.history
+        mapped = replace(history, W=self.solution.history_W(history.W.astype(np.float64)))
+        state["result"] = replace(self.result, history=mapped)
+        if getattr(self.optimizer, "hvp", None) is not None:
+            state["optimizer"] = copy.copy(self.optimizer)
+            state["optimizer"].hvp = None
+        state["solution"] = replace(self.solution, result=replace(self.solution.result, history=mapped),
+                                    optimizer=state["optimizer"], history_W=_unchanged)  # fmt: skip
+        if self.cluster is not None and type(self.cluster) is not Single:
+            workers = self.cluster
+            state["cluster"] = SimpleNamespace(rank=workers.rank, size=workers.size, is_chief=workers.is_chief)
+        return state
+
+
+def _unchanged(rows):
+    return rows
+
 
 def _features(x, features, columns=None, categories=None):
-    """x as a float64 [N, d] array with the model's features. A CSV path or a
-    data frame is read by its `columns` (default: the features), categorical
-    ones coded with the fit's levels; an array must hold the features already."""
+    """x as a float64 [N, d] array with the model's features. A file, folder or
+    glob of files (read as `linreg fit` reads them) or a data frame is read by
+    its `columns` (default: the features), categorical ones coded with the
+    fit's levels; an array must hold the features already."""
     columns, categories = columns or features, categories or {}
     if isinstance(x, (str, Path)):
-        return read_design(x, columns, categories)
+        if str(x) == "-":  # standard input: a CSV, read whole
+            return read_design(x, columns, categories)
+        from linreg.data import stream
+
+        source = stream.open_source(x)
+        if not categories:
+            return stream.read_columns(source, columns)
+        if source.format == "csv" and len(source.paths) == 1:
+            return read_design(source.paths[0], columns, categories)
+        raise LinregError(
+            f"{source.describe()}: the model codes {next(iter(categories))!r} as categories, which are read from "
+            "a single CSV file only; give one"
+        )
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):
-        labels = {str(label): label for label in x.columns}
-        missing = [name for name in columns if name not in labels]
-        if missing:
-            raise LinregError(f"the data frame has no column {missing[0]!r}; the model needs {', '.join(columns)}")
-        try:
-            data = {name: np.asarray(x[labels[name]], dtype=object if name in categories else np.float64)
-                    for name in columns}  # fmt: skip
-        except (TypeError, ValueError):
-            raise LinregError("the data frame's feature columns must hold numbers (categorical ones, levels)") from None
-        if categories:
-            data = {name: [str(v) for v in values] if name in categories else values for name, values in data.items()}
-        x = encode(data, columns, categories)[0]
-    try:
-        if np.iscomplexobj(x):
-            raise TypeError
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise LinregError("x must be an array of real numbers") from None
+        x = frame_design(x, columns, categories)
+    x = real_array(x, "x")
     if not np.all(np.isfinite(x)):
         raise LinregError("x holds NaN or infinite values; predictions need finite numbers")
     x = x[:, None] if x.ndim == 1 and len(features) == 1 else x
