@@ -232,12 +232,13 @@ def test_a_checkpoint_made_for_other_settings_is_refused(tmp_path):
 def test_a_signal_while_tensorflow_imports_is_one_line(tmp_path, signum, code):
     data = tmp_path / "d.csv"
     data.write_text("a,y\n1,2\n2,3.5\n3,6\n4,8.1\n", encoding="utf-8")
-    child = subprocess.Popen(
+    STARTED.append(child := subprocess.Popen(
         [sys.executable, "-m", "linreg", "fit", str(data), "--target", "y"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
-    time.sleep(0.4)  # well inside TensorFlow's import
+    ))  # fmt: skip
+    # TensorFlow's first library is mapped: its import has begun, and goes on for seconds.
+    wait_until(lambda: "libtensorflow" in Path(f"/proc/{child.pid}/maps").read_text(), child)
     child.send_signal(signum)
     out, err = child.communicate(timeout=60)
     assert child.returncode == code

@@ -85,7 +85,7 @@ def import_tensorflow_quietly():
 
 def main(argv=None):
     """Run one command; return its exit code (the console script exits with it)."""
-    from linreg.engine.signals import raise_interrupted
+    from linreg.engine.signals import SIGNALS, raise_interrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
     previous = signal.getsignal(signal.SIGTERM)
@@ -100,9 +100,16 @@ def main(argv=None):
         if getattr(args, "workers", 1) > 1:  # the launcher itself never imports TensorFlow
             return args.launch(args)
         if os.environ.get("TF_CONFIG"):
-            # A worker: TensorFlow's C++ logs every aborted collective on stderr,
-            # where the user should see only our one line.
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            # A worker. Before any thread starts, so that all inherit it: SIGINT
+            # and SIGTERM reach it only through its watchdog (engine/cluster.py).
+            signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+            from linreg.engine.cluster import watchdog
+
+            watchdog()  # its start is the worker's, for the deadline to join the group
+            # TensorFlow's C++ code logs every aborted collective and a taken
+            # port at level E, which a user's usual 2 lets through; stderr
+            # should hold only our one line.
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         if os.environ.get("LINREG_PIN_CORES") == "1":  # one thread for numpy's BLAS, before numpy starts it
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
             os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -6,8 +6,10 @@ exactly as on a real cluster (engine/cluster.py). Worker 0, the chief, talks
 to the terminal; the others' output is kept aside. The launcher watches its
 children: when one fails or dies, it stops the rest at once and prints one
 line saying which, with that worker's own message, so nothing hangs and no
-half-finished cluster is left running. This module never imports TensorFlow.
+half-finished cluster is left running; and they die with it, even when it is
+killed with kill -9. This module never imports TensorFlow.
 """
+import ctypes
 import json
 import os
 import signal
@@ -24,8 +26,10 @@ POLL_SECONDS = 0.1
 # A chief that stopped because a peer stopped answering may be reaped before
 # that peer: wait this long for the peer's own failure, the better message.
 GRACE_SECONDS = 2.0
-# The exit code of a worker that lost a peer (engine.cluster.WorkerFailed).
-LOST_PEER = 1
+# The exit codes of a worker that lost a peer (engine.cluster.WorkerFailed)
+# and of bad input (the same for every worker, so its own words are the line).
+LOST_PEER, BAD_INPUT = 1, 2
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class ChiefOutput:
@@ -95,6 +99,21 @@ def without_workers(argv):
     return out
 
 
+def dies_with(parent):
+    """A Popen preexec_fn: the child is killed (SIGKILL) when `parent` dies,
+    even by kill -9, so that no worker goes on, or writes outputs, after its
+    command has gone. The kernel sends the signal when the thread that forked
+    the child ends: here the main thread, which lives as long as the process."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork, not in the child
+
+    def arrange():
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(1)
+
+    return arrange
+
+
 def _last_error(path):
     try:
         with open(path, errors="replace") as f:
@@ -125,7 +144,6 @@ def launch_workers(argv, workers):
     try:
         for rank in range(workers):
             env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": rank}}))
-            env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             if rank == 0 and sys.stderr.isatty():
                 env["LINREG_LAUNCHER_TTY"] = "1"
             if rank == 0:
@@ -134,7 +152,9 @@ def launch_workers(argv, workers):
                 log = tempfile.NamedTemporaryFile(prefix=f"linreg-worker{rank}-", suffix=".log", delete=False)
                 out, err = subprocess.DEVNULL, log
             logs.append(log)
-            children.append(subprocess.Popen(command, env=env, stdout=out, stderr=err))
+            children.append(
+                subprocess.Popen(command, env=env, stdout=out, stderr=err, preexec_fn=dies_with(os.getpid()))
+            )
         chief = ChiefOutput(children[0].stderr)
         try:
             return _supervise(children, logs, interrupted, chief)
@@ -190,6 +210,8 @@ def _supervise(children, logs, interrupted, chief):
                         child.kill()
                         child.wait()
                 why = _last_error(logs[rank].name) if code > 0 else ""
+                if code == BAD_INPUT and why:
+                    raise WorkerError(why, code)
                 why = f": {why}" if why else ""
                 raise WorkerError(
                     f"worker {rank} of {len(children)} {_describe(code)}{why}; the other workers were stopped. "

@@ -22,25 +22,54 @@ worker's vector, bit for bit (an all-gather). Each worker then combines the
 rows in rank order itself, exactly as one process would combine the same
 shards -- so the results are identical on every worker and to that process.
 
-A dead worker. Collectives time out after COLLECTIVE_TIMEOUT seconds
-(tf.distribute's CommunicationOptions), and a streamed pass goes in lockstep,
-one small collective per batch (`lockstep`), so a survivor notices a dead peer
-within about that time instead of reading on and waiting forever at the end.
+A worker that cannot go on. Every wait for the others is bounded. The
+workers first meet (`Cluster._meet`): all must be there within JOIN_SECONDS
+of this worker's start. TensorFlow's own join then has REGISTER_SECONDS (its
+coordination service, which worker 0 hosts, gives up on the tasks that have
+not registered by then); a worker whose heartbeats stop for HEARTBEAT_SECONDS
+is declared lost; and each collective times out after COLLECTIVE_TIMEOUT
+seconds (tf.distribute's CommunicationOptions). A streamed pass goes in
+lockstep, one small collective a second (`lockstep`), so a survivor notices
+a dead peer within those bounds instead of reading on and waiting at the
+end. A collective waits in C++ code, where the main thread cannot even run a
+signal handler, so a watchdog thread (`Watchdog`) ends the process itself
+when one outlasts its bound by MARGIN_SECONDS, or goes on after SIGINT or
+SIGTERM. Either way the user sees one line naming the worker that was lost.
 """
+import _thread
+import contextlib
+import functools
 import json
 import os
+import re
+import signal
+import socket
+import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 
+from linreg.engine.signals import SIGNALS
 from linreg.errors import LinregError
 
+JOIN_SECONDS = 20.0  # for every worker to be there, from this worker's start,
+JOIN_AT_LEAST = 10.0  # and at least this long once it is ready itself (a loaded machine starts slowly)
+REGISTER_SECONDS = 10.0  # for TensorFlow's join, once the workers have met (it takes a moment)
+HEARTBEAT_SECONDS = 10.0  # without a heartbeat, a worker is lost
 COLLECTIVE_TIMEOUT = 20.0  # seconds; a batch takes well under one
 CHECK_IN_SECONDS = 1.0  # of reading between two check-ins with the other workers (`lockstep`)
+# The watchdog's patience beyond TensorFlow's own bounds, which normally end a
+# wait first with a proper exception; and after a signal, how long a wait may
+# still go on (a collective between live workers takes milliseconds).
+MARGIN_SECONDS, SIGNAL_GRACE = 3.0, 2.0
+PROBE_SECONDS = 1.0  # to connect to a peer's port, to see whether it is there
+MEET_POLL_SECONDS = 0.1  # between two looks for the workers not yet there (`Cluster._meet`)
+TICK_SECONDS = 0.25  # between two looks of the watchdog
 
 
 class WorkerFailed(LinregError):
-    """A collective failed: another worker died or cannot be reached (exit code 1)."""
+    """Another worker died or cannot be reached (exit code 1)."""
 
     exit_code = 1
     # TensorFlow's collective runtime cannot be torn down cleanly once a peer
@@ -61,24 +90,58 @@ class Single:
         return items
 
 
+class Config(NamedTuple):
+    """TF_CONFIG, checked: every worker's host:port, and this worker's index."""
+
+    workers: tuple = ()  # none: a single process
+    rank: int = 0
+
+    @property
+    def size(self):
+        return max(len(self.workers), 1)
+
+
 class Cluster(Single):
     """This process as worker `rank` of `size`, from TF_CONFIG."""
 
     def __init__(self, config):
         import tensorflow as tf
 
-        workers = config["cluster"]["worker"]
-        self.size, self.rank = len(workers), int(config["task"]["index"])
+        self._tf = tf
+        self.workers, self.size, self.rank = config.workers, config.size, config.rank
         self.is_chief = self.rank == 0
+        self._meet()
+        _configure_coordination(self.size, REGISTER_SECONDS)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=COLLECTIVE_TIMEOUT)
         try:
             self.strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
-            raise LinregError(f"cannot join the cluster in TF_CONFIG: {_first_line(error)}") from None
-        self._tf = tf
+        except ValueError as error:  # a TF_CONFIG that TensorFlow refuses
+            raise LinregError(f"cannot join the cluster in TF_CONFIG: {_one_line(error)}") from None
+        except (tf.errors.OpError, RuntimeError) as error:
+            raise WorkerFailed(self._lost(_one_line(error), joining=True)) from None
+        finally:
+            _take_back_signals()
         # The first collective forms the group (about a second): done here, the
         # workers start reading together and the pass's time is the pass's.
         self.gather([0.0])
+
+    def _meet(self):
+        """Wait until every worker has started, here in Python, before
+        TensorFlow's join: that join holds the interpreter lock until the whole
+        group has registered, and meanwhile neither a signal handler nor the
+        watchdog can run. So the workers meet first. Each worker but 0 holds
+        its own port open, which tells worker 0 that it is there; worker 0
+        joins once all of them are, and they follow as soon as its server
+        answers. Then TensorFlow's join takes a moment."""
+        started = watchdog().started
+        deadline = max(started + JOIN_SECONDS, time.monotonic() + JOIN_AT_LEAST)
+        with _own_port(self.workers[self.rank], self.rank, listen=not self.is_chief):
+            missing = list(range(1, self.size)) if self.is_chief else [0]
+            while missing := [k for k in missing if not _answers(self.workers[k])]:
+                if time.monotonic() > deadline:
+                    waited = f"no answer {time.monotonic() - started:.0f} s after its own start"
+                    raise WorkerFailed(self._lost(waited, joining=True, lost=missing))
+                time.sleep(MEET_POLL_SECONDS)
 
     def gather(self, vector):
         """Every worker's `vector` (the same length on all), as rows in rank order, bit for bit."""
@@ -86,14 +149,27 @@ class Cluster(Single):
         vector = np.asarray(vector, np.float64)
         rows = np.zeros((self.size, len(vector)))
         rows[self.rank] = vector
-        try:
-            total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, tf.constant(rows), axis=None)
-            return total.numpy()
-        except (tf.errors.OpError, RuntimeError) as error:
-            raise WorkerFailed(
-                f"worker {self.rank}: another worker stopped answering ({_first_line(error)}); "
-                "rerun the same command (with --checkpoint to continue where it stopped)"
-            ) from None
+        silence = f"no answer within {COLLECTIVE_TIMEOUT + MARGIN_SECONDS:.0f} s"
+        with watchdog().waiting(COLLECTIVE_TIMEOUT + MARGIN_SECONDS, lambda: self._lost(silence)):
+            try:
+                total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, tf.constant(rows), axis=None)
+                return total.numpy()
+            except (tf.errors.OpError, RuntimeError) as error:
+                raise WorkerFailed(self._lost(_one_line(error))) from None
+
+    def _lost(self, why, joining=False, lost=None):
+        """The one line for a lost peer: which worker (index and host:port), and what happened."""
+        if lost is None:
+            others = [k for k in range(self.size) if k != self.rank]
+            # A peer whose port no longer answers is the one lost; when every
+            # port answers (a peer stopped, not dead), it may be any of them.
+            lost = [k for k in others if not _answers(self.workers[k])] or others
+        names = ", ".join(f"worker {k} of {self.size} ({self.workers[k]})" for k in lost)
+        if joining:
+            return (f"{names} did not join the group (worker {self.rank} waited: {why}); start every worker "
+                    f"within {JOIN_SECONDS:.0f} s of the first, with the same TF_CONFIG cluster")
+        return (f"{names} stopped answering (worker {self.rank} saw: {why}); "
+                "rerun the same command (with --checkpoint to continue where it stopped)")
 
     def lockstep(self, items):
         """Yield `items`, checking in with the other workers once a
@@ -124,46 +200,126 @@ class Cluster(Single):
                 return
 
 
-def _first_line(error):
-    text = str(getattr(error, "message", None) or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+def _one_line(error):
+    """TensorFlow's message on one line, without its op and payload tags or
+    the gRPC details it repeats."""
+    text = str(getattr(error, "message", None) or error).split("Additional GRPC error information")[0]
+    text = re.sub(r"\{\{[^}]*\}\}|\[type\.googleapis\.com/[^\]]*\]|\[Op:\w+\]( name: \S*)?", " ", text)
+    return " ".join(text.split()) or type(error).__name__
 
 
-def current():
-    """The cluster this process belongs to: from TF_CONFIG, or a single process."""
-    pin()
+def _address(text):
+    """(host, port) from a worker's "host:port"; ValueError if it is not one."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(text)
+    return host.strip("[]"), int(port)
+
+
+def _answers(address):
+    """Whether a worker's port accepts a connection now (its server is up)."""
+    try:
+        socket.create_connection(_address(address), timeout=PROBE_SECONDS).close()
+        return True
+    except OSError:
+        return False
+
+
+def _own_port(address, rank, listen):
+    """This worker's port, bound (listening if `listen`) until the meeting is
+    over: a port that another program has gets a clear message here, not a
+    C++ log line and "Could not start gRPC server" from TensorFlow."""
+    port = _address(address)[1]
+    own = socket.socket()
+    try:
+        own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        own.bind(("", port))
+        if listen:
+            own.listen()
+    except OSError as error:
+        own.close()
+        raise LinregError(
+            f"TF_CONFIG: this worker ({rank}) cannot listen on port {port} of {address}: {error.strerror}; "
+            "another program has it, so give this worker a free port (in every worker's TF_CONFIG)"
+        ) from None
+    return own
+
+
+def _take_back_signals():
+    """TensorFlow's join installs a SIGTERM handler of its own (for its
+    preemption notices) that swallows the signal: put Python's back, for a
+    program that does not block the signals (see Watchdog)."""
+    if threading.current_thread() is threading.main_thread():
+        for number in SIGNALS:
+            signal.signal(number, signal.getsignal(number))
+
+
+def _configure_coordination(size, register_seconds):
+    """TensorFlow's coordination service as MultiWorkerMirroredStrategy would
+    set it up (worker 0 leads), with bounds: without them a worker waits
+    forever for a peer that died before registering. These settings have no
+    public API; the strategy itself makes this same call."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:
+        return  # this process joined before
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader="/job:worker/replica:0/task:0",
+        cluster_register_timeout_in_ms=int(register_seconds * 1000),
+        heartbeat_timeout_in_ms=int(HEARTBEAT_SECONDS * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(name="worker", num_tasks=size)],
+    )
+    # Registration as a barrier: the leader, too, gives up on a missing task at
+    # the timeout instead of waiting for it without end.
+    context.context().coordination_service.cluster_register_with_barrier = True
+
+
+def read_config():
+    """TF_CONFIG, checked, without joining anything: Config() when unset."""
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
-        return Single()
+        return Config()
+    expected = '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": K}}'
     try:
         config = json.loads(text)
         workers = config["cluster"]["worker"]
         index = int(config["task"]["index"])
         kind = config["task"].get("type", "worker")
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise LinregError(
-            f"TF_CONFIG is not a cluster description ({type(error).__name__}: {error}); expected "
-            '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": K}}'
+            f"TF_CONFIG is not a cluster description ({type(error).__name__}: {error}); expected {expected}"
         ) from None
     if kind != "worker" or not isinstance(workers, list) or not 0 <= index < len(workers):
         raise LinregError(
             f"TF_CONFIG: this task must be a worker with an index below {len(workers) if isinstance(workers, list) else 0}; "
             f"it is {kind!r} {index}"
         )
-    if len(workers) == 1:
-        return Single()
-    return Cluster(config)
+    for address in workers:
+        try:
+            _address(address)
+        except (ValueError, AttributeError):
+            raise LinregError(f"TF_CONFIG: worker address {address!r} is not host:port; expected {expected}") from None
+    return Config(tuple(workers), index)
 
 
-def pin():
-    """With LINREG_PIN_CORES=1, bind this worker to one core with one thread per
-    pool (TensorFlow's, pyarrow's): one machine then behaves like several
+def current(config=None):
+    """The cluster this process belongs to (joined): from `config`, by default
+    TF_CONFIG's, or a single process."""
+    config = read_config() if config is None else config
+    pin(config.rank)
+    return Single() if config.size == 1 else Cluster(config)
+
+
+def pin(rank):
+    """With LINREG_PIN_CORES=1, bind worker `rank` to one core with one thread
+    per pool (TensorFlow's, pyarrow's): one machine then behaves like several
     one-core machines, which is what the scaling benchmark measures."""
     if os.environ.get("LINREG_PIN_CORES") != "1":
         return
-    config = json.loads(os.environ.get("TF_CONFIG") or '{"task": {"index": 0}}')
     cores = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cores[int(config["task"]["index"]) % len(cores)]})
+    os.sched_setaffinity(0, {cores[rank % len(cores)]})
     import pyarrow
     import tensorflow as tf
 
@@ -174,3 +330,78 @@ def pin():
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:
         pass  # TensorFlow already started its pools
+
+
+@functools.cache
+def watchdog():
+    """This process's Watchdog, started on first use: the command line starts
+    it first thing in a worker, so that its start is the worker's (`_meet`'s
+    deadline counts from it)."""
+    dog = Watchdog()
+    dog.start()
+    return dog
+
+
+class Watchdog(threading.Thread):
+    """Ends this process when its main thread is stuck in a collective, and
+    hands it SIGINT and SIGTERM.
+
+    The main thread marks each collective with `waiting(seconds, lost)`. When
+    one lasts longer than `seconds`, or SIGINT or SIGTERM has come and one goes
+    on SIGNAL_GRACE seconds after both, this thread prints the one `error:`
+    line (`lost()`, or "interrupted") and leaves with os._exit: nothing else
+    ends a thread stuck in C++.
+
+    Signals. TensorFlow's join installs a SIGTERM handler of its own that
+    swallows the signal, and holds the interpreter lock while it waits. So the
+    command line blocks SIGINT and SIGTERM in a worker before any thread
+    starts (every thread inherits that), and this thread alone takes them,
+    with sigtimedwait, and passes each on to the main thread's Python handler
+    (_thread.interrupt_main), which runs as soon as the main thread runs
+    Python again. Where they are not blocked (linreg.fit() in a program of
+    one's own) the watchdog keeps the deadlines only."""
+
+    def __init__(self):
+        super().__init__(name="linreg-watchdog", daemon=True)
+        self.started = time.monotonic()
+        self.takes_signals = set(SIGNALS) <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.lock = threading.Lock()
+        self.wait = None  # (since, deadline, lost) of the main thread's collective
+        self.signal = None  # (number, when) of the first SIGINT or SIGTERM
+
+    @contextlib.contextmanager
+    def waiting(self, seconds, lost):
+        now = time.monotonic()
+        with self.lock:
+            self.wait = (now, now + seconds, lost)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.wait = None
+
+    def run(self):
+        while True:
+            if not self.takes_signals:
+                time.sleep(TICK_SECONDS)
+            elif (caught := signal.sigtimedwait(SIGNALS, TICK_SECONDS)) is not None:
+                if signal.getsignal(caught.si_signo) is not signal.SIG_IGN:  # `nohup` and the like
+                    self.signal = self.signal or (caught.si_signo, time.monotonic())
+                    _thread.interrupt_main(caught.si_signo)
+            with self.lock:
+                self._check()
+
+    def _check(self):
+        if self.wait is None:
+            return
+        now = time.monotonic()
+        since, deadline, lost = self.wait
+        if self.signal is not None and now >= max(since, self.signal[1]) + SIGNAL_GRACE:
+            _leave("interrupted", 128 + self.signal[0])
+        if now >= deadline:
+            _leave(lost(), WorkerFailed.exit_code)
+
+
+def _leave(message, code):
+    os.write(2, f"error: {message}\n".encode())
+    os._exit(code)
