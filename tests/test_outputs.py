@@ -179,5 +179,6 @@ def test_the_set_up_says_how_to_put_linreg_on_the_path():
     assert "source .venv/bin/activate" in readme.split("```")[1]  # the set-up block at the top
     if shutil.which("make") is None:
         pytest.skip("no make here")
-    done = subprocess.run(["make", "-n", "run"], cwd=ROOT, capture_output=True, text=True)
-    assert "source .venv/bin/activate" in done.stdout.splitlines()[-1]
+    # (Run from `make test`, a nested make would also print the folders it enters.)
+    done = subprocess.run(["make", "--no-print-directory", "-n", "run"], cwd=ROOT, capture_output=True, text=True)
+    assert "source .venv/bin/activate" in done.stdout.strip().splitlines()[-1]
