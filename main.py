@@ -7,7 +7,7 @@ To read how it works, open in this order:
     src/linreg/core/model.py        the model f(x) = x·W + b and its loss
     src/linreg/core/step.py         the GradientTape step and assign_sub
     src/linreg/core/optimizers.py   the learning rules: which way, how far
-    src/linreg/core/training.py     the training loop
+    src/linreg/core/training.py     the training loop: its first function is what the demo runs
     src/linreg/cli/demo.py          this demo's story: data, training, summary, plots
 """
 import sys

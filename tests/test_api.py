@@ -191,9 +191,9 @@ def test_to_dict_is_json_and_is_what_the_command_writes(data, ols, tmp_path, cap
     mine = json.loads(text)
 
     assert set(mine) == set(written)
-    assert "training_seconds" in mine
+    assert "training_seconds" in mine and list(mine["timings"]) == list(written["timings"])
     for key in mine:
-        if key != "training_seconds":
+        if key not in ("training_seconds", "timings"):  # seconds differ from run to run
             assert mine[key] == written[key], key
     # And the document says what the Fit says.
     assert mine["coefficients"] == result.coefficients
@@ -225,14 +225,15 @@ def test_too_few_epochs_is_not_converged(data):
     assert "NOT converged after 3 epochs" in short.summary()
     assert "NOT converged" in repr(short)
     history = short.history
-    assert {key: len(value) for key, value in history.items()} == {"loss": 4, "gradient_norm": 4, "coefficients": 4}
+    assert {key: len(value) for key, value in history.items()} == {"loss": 4, "gradient_norm": 4, "coefficients": 4,
+                                                                   "round": 4}
     np.testing.assert_array_equal(history["coefficients"][-1], values(short.coefficients))
 
 
 def test_history(data, fit, ols):
     x, y, _, _ = data
     history = fit.history
-    assert set(history) == {"loss", "gradient_norm", "coefficients"}
+    assert set(history) == {"loss", "gradient_norm", "coefficients", "round"}
     rows = fit.epochs + 1
     assert history["loss"].shape == (rows,)
     assert history["gradient_norm"].shape == (rows,)
@@ -374,3 +375,33 @@ def test_a_stall_far_from_the_minimum_is_not_convergence():
     fit = linreg.fit((x, y), optimizer="gd", progress=False)
     assert not fit.converged and fit.result.stalled
     assert "far from the minimum" in fit.summary()
+
+
+# --- the stages -------------------------------------------------------------------
+
+
+def test_stage_timings_are_in_order_and_add_up_to_no_more_than_the_call(data):
+    import time
+
+    x, y, _, path = data
+    started = time.perf_counter()
+    fit = linreg.fit(path, TARGET, **FAST)
+    elapsed = time.perf_counter() - started
+    assert list(fit.timings) == ["plan", "read", "scale", "precondition", "train", "infer"]
+    assert all(seconds >= 0 for seconds in fit.timings.values())
+    assert sum(fit.timings.values()) <= elapsed
+    assert fit.training_seconds == fit.timings["train"]
+
+
+def test_the_comparison_column_is_the_closed_form_of_numpy(data, fit):
+    """The report's closed form comes from the fit's own QR factors; numpy's SVD solver agrees."""
+    x, y, _, _ = data
+    np.testing.assert_allclose(values(fit.least_squares), lstsq(x, y), rtol=1e-12)
+
+
+def test_a_refused_combination_is_refused_before_anything_is_read(tmp_path):
+    # Had the reader gone past the header, the message would be about the text.
+    path = tmp_path / "data.csv"
+    path.write_text("y,x\n1,not a number\n")
+    with pytest.raises(linreg.LinregError, match="engine stream trains with gd, momentum or nesterov"):
+        linreg.fit(path, "y", engine="stream", optimizer="cg")

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import linreg
 from linreg.cli import build_parser, main
-from linreg.data import stream, table
+from linreg.data import design, read, sources
 
 QUIET = dict(progress=False)
 
@@ -175,21 +175,21 @@ def test_a_model_with_categories_predicts_from_a_single_csv_only(tmp_path):
 
 
 # Two lines of empty cells (rows whose values are all missing) among blank
-# lines (no rows): lines that pyarrow reads (an empty line, commas), and lines
-# that send the streaming reader to its exact reading (spaces, quotes).
-@pytest.mark.parametrize("inserted", [[",,", "", ",,"], [",,", "", "   ", " , ,", '""']], ids=["pyarrow", "exact"])
-def test_a_line_of_empty_cells_is_a_row_of_missing_values_for_both_readers(tmp_path, capsys, inserted):
+# lines (no rows): lines that pyarrow reads as they are (an empty line,
+# commas), and lines it refuses until the blank ones are emptied (spaces, quotes).
+@pytest.mark.parametrize("inserted", [[",,", "", ",,"], [",,", "", "   ", " , ,", '""']], ids=["pyarrow", "tidied"])
+def test_a_line_of_empty_cells_is_a_row_of_missing_values_in_memory_and_streamed(tmp_path, capsys, inserted):
     a, b, y = numbers(80)
     lines = ["a,b,y", *(f"{u!r},{v!r},{w!r}" for u, v, w in zip(a.tolist(), b.tolist(), y.tolist()))]
     lines[11:11] = inserted
     path = tmp_path / "data.csv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # Dropped: the same rows by both readers, and the same fit.
-    memory = table.read_table(path, "y", missing="drop")
-    streamed = list(stream.batches(path, "y", missing="drop"))
+    # Dropped: the same rows in memory and streamed, and the same fit.
+    memory = read.read_table(path, sources.open_source(path), "y", None, "drop", None, None)
+    streamed = list(read.batches(path, "y", missing="drop"))
     assert memory.dropped == sum(batch.dropped for batch in streamed) == 2
-    np.testing.assert_array_equal(np.concatenate([batch.x for batch in streamed]), memory.x)
-    assert stream.count_rows(path) == 82 == len(table.read_rows(path)[1])
+    np.testing.assert_array_equal(memory.x, np.column_stack([a, b]))
+    np.testing.assert_array_equal(np.concatenate([batch.x for batch in streamed]), np.column_stack([a, b]))
     reference = lstsq(np.column_stack([a, b]), y)
     for engine in ("memory", "moments"):
         fit = linreg.fit(path, "y", missing="drop", engine=engine, **QUIET)
@@ -197,8 +197,8 @@ def test_a_line_of_empty_cells_is_a_row_of_missing_values_for_both_readers(tmp_p
         np.testing.assert_allclose(values(fit.coefficients), reference, rtol=1e-9)
     # Not dropped: the first is refused, by its line.
     want = f"{path}: line 12, column 'y' is empty"
-    assert raised(lambda: table.read_table(path, "y")).startswith(want)
-    assert raised(lambda: list(stream.batches(path, "y"))).startswith(want)
+    assert raised(lambda: read.read_table(path, sources.open_source(path), "y", None, "error", None, None)).startswith(want)
+    assert raised(lambda: list(read.batches(path, "y"))).startswith(want)
     one_error(run(capsys, "fit", path, "--target", "y", "--quiet"), want)
 
 
@@ -326,10 +326,10 @@ def test_a_categorical_column_with_too_many_levels_is_refused_before_coding(tmp_
     one_error(run(capsys, "fit", path, "--target", "y", "--categorical", "code", "--quiet"),
               f"{path}: column 'code' has 1001 levels, more than the limit of 1000", f"1000 columns of 3000 rows ({gib}",
               "--max-levels")  # fmt: skip
-    monkeypatch.setattr(table, "encode", lambda *args, **kwargs: pytest.fail("coded before the refusal"))
+    monkeypatch.setattr(design, "encode", lambda *args, **kwargs: pytest.fail("coded before the refusal"))
     assert "has 1001 levels" in raised(lambda: linreg.fit(path, "y", **QUIET))  # detected as categorical too
     one_error(run(capsys, "fit", path, "--target", "y", "--max-levels", "1"), "--max-levels")
-    assert build_parser(["fit"]).parse_args(["fit", "data.csv", "--target", "y"]).max_levels == table.MAX_LEVELS
+    assert build_parser(["fit"]).parse_args(["fit", "data.csv", "--target", "y"]).max_levels == design.MAX_LEVELS
 
 
 def test_max_levels_raises_the_limit():
@@ -434,3 +434,21 @@ def test_a_workers_fit_pickles_with_its_number_of_workers():
     back = pickle.loads(pickle.dumps(fit))
     assert (back.cluster.rank, back.cluster.size, back.cluster.is_chief) == (0, 3, True)
     assert back.summary() == fit.summary()
+
+
+def test_levels_past_the_memory_are_one_error_not_a_memory_error(tmp_path, monkeypatch):
+    """Raising --max-levels past what the machine holds is refused with the size, never a MemoryError."""
+    import numpy
+
+    real_zeros = numpy.zeros
+
+    def no_memory(shape, *args, **kwargs):
+        if isinstance(shape, tuple) and len(shape) == 2 and shape[1] >= 3:
+            raise MemoryError("Unable to allocate")
+        return real_zeros(shape, *args, **kwargs)
+
+    path = tmp_path / "levels.csv"
+    path.write_text("y,g\n" + "".join(f"{k % 7},{'abcd'[k % 4]}\n" for k in range(40)))
+    monkeypatch.setattr("linreg.data.design.np.zeros", no_memory)
+    with pytest.raises(linreg.LinregError, match=r"one-hot columns of 40 rows would take .* GiB"):
+        linreg.fit(path, "y", categorical=["g"], progress=False)

@@ -1,4 +1,4 @@
-"""Covariance types (analysis/covariance.py) against independent answers:
+"""Covariance types (analysis/covariance.py, analysis/sandwich.py) against independent answers:
 statsmodels' OLS and WLS `fit(cov_type=..., cov_kwds=...)` on data sets
 statsmodels ships; R's `sandwich`, Stata and Petersen's published values, as
 statsmodels keeps them in its own tests; 60-digit mpmath where statsmodels
@@ -21,7 +21,8 @@ from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.regression.tests.results import results_grunfeld_ols_robust_cluster as stata_grunfeld
 from statsmodels.regression.tests.results import results_macro_ols_robust as stata_macro
 
-from linreg.analysis.covariance import COV_TYPES, FEW_CLUSTERS, Sandwich, covariance, factor_from_moments
+from linreg.analysis.covariance import COV_TYPES, FEW_CLUSTERS
+from linreg.analysis.sandwich import Sandwich, covariance, factor_from_moments
 from linreg.data.moments import Moments, merge_all
 from linreg.errors import LinregError
 

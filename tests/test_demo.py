@@ -98,3 +98,25 @@ def test_without_noise_the_demo_recovers_the_true_line(tmp_path):
                  "--out", str(tmp_path), "--json", str(path)]) == 0
     summary = json.loads(path.read_text())
     assert summary["W"] == pytest.approx(-1.5, abs=1e-4) and summary["b"] == pytest.approx(0.25, abs=1e-4)
+
+
+def test_the_demo_trains_with_the_seed_loop_and_its_path_is_gradient_descent(tmp_path, monkeypatch):
+    """The loop `python main.py` runs is core/training.train_plainly, and the
+    path it reports is plain descent written out in float64 numpy."""
+    from linreg.core import training
+
+    epochs = []
+    loop = training.train_plainly
+    monkeypatch.setattr(training, "train_plainly", lambda *args: epochs.append(args[-1]) or loop(*args))
+    path = tmp_path / "s.json"
+    assert main(["demo", "--quiet", "--epochs", "7", "--out", str(tmp_path), "--json", str(path)]) == 0
+    assert epochs == [7]
+
+    history = json.loads(path.read_text())["history"]
+    x, y = (np.asarray(a, np.float64) for a in synthetic(1000, seed=0))
+    W, b = 5.0, 0.0
+    for k in range(8):
+        residual = y - (W * x[:, 0] + b)
+        assert history["W"][k] == pytest.approx(W, abs=1e-5) and history["b"][k] == pytest.approx(b, abs=1e-5)
+        assert history["loss"][k] == pytest.approx(np.mean(residual**2), rel=1e-5)
+        W, b = W + 0.1 * 2 * np.mean(x[:, 0] * residual), b + 0.1 * 2 * np.mean(residual)

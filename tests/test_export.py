@@ -171,7 +171,13 @@ def test_float32_inputs_are_served_too(exported):
     served = loaded.signatures["serving_float32"](
         **{key: tf.constant(x32[:, j]) for j, key in enumerate(meta["inputs"])}
     )["prediction"].numpy()
-    np.testing.assert_allclose(served, reference, rtol=1e-12)
+    assert served.dtype == np.float32  # answered in the dtype it was asked in
+    np.testing.assert_allclose(served, reference.astype(np.float32), rtol=0)
+    # One row given as a scalar per feature is served as that row.
+    one = loaded.signatures["serving_default"](
+        **{key: tf.constant(x[0, j], tf.float64) for j, key in enumerate(meta["inputs"])}
+    )["prediction"].numpy()
+    np.testing.assert_allclose(one, expected[:1], rtol=1e-12)
     np.testing.assert_allclose(loaded.predict(tf.constant(x32)).numpy(), reference, rtol=1e-12)
     np.testing.assert_allclose(loaded.predict(tf.constant(x)).numpy(), expected, rtol=1e-9)
 
@@ -225,3 +231,10 @@ def test_a_concurrent_export_to_the_same_folder_is_an_error_not_a_silent_loss(ex
         fit.export(target)
     assert json.loads((target / "linreg.json").read_text(encoding="utf-8"))["features"] == NAMES  # theirs, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # nothing of ours left behind
+
+
+def test_a_file_given_as_the_export_is_named_a_file(tmp_path, capsys):
+    data = tmp_path / "houses.csv"
+    data.write_text("area,price\n1,2\n2,4\n3,7\n")
+    assert main(["predict", str(data), str(data)]) == 2
+    assert capsys.readouterr().err == f"error: {data} is a file, not an export folder; give the folder linreg fit --export made\n"

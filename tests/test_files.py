@@ -44,6 +44,34 @@ def test_a_write_interrupted_midway_leaves_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_folder_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_path(target, folder=True) as building:
+            (building / "new.txt").write_text("half", encoding="utf-8")
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == ["model"] and os.listdir(target) == ["old.txt"]
+
+    real_replace = files.os.replace
+
+    def failing_second_replace(source, destination):
+        if str(destination) == str(target) and "old.txt" not in os.listdir(source):  # the new one, the old moved aside
+            raise OSError(28, "No space left on device")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(files.os, "replace", failing_second_replace)
+    with pytest.raises(LinregError, match="cannot write export folder .*model: No space left on device"):
+        with files.atomic_path(target, folder=True, what="export folder") as building:
+            (building / "new.txt").write_text("new", encoding="utf-8")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ["model"] and os.listdir(target) == ["old.txt"]  # the old one put back
+    with files.atomic_path(target, folder=True) as building:
+        (building / "new.txt").write_text("new", encoding="utf-8")
+    assert os.listdir(tmp_path) == ["model"] and os.listdir(target) == ["new.txt"]
+
+
 MODES = [(0o644, 0o022), (0o640, 0o077), (0o604, 0o027), (None, 0o022), (None, 0o027)]
 
 
@@ -97,13 +125,13 @@ def test_xla_compiles_the_chunk():
     y = tf.constant(rng.standard_normal(16), tf.float32)
     model = LinearModel(2)
     optimizer, state = GradientDescent(model, 0.1), training.LoopState(tf.float32)
-    args = (model, optimizer, state, x, y, tf.constant(0.0), tf.constant(5, tf.int64), 4)
+    args = (model, optimizer, state, x, y, tf.constant(0.0), tf.constant(5, tf.int64), 4, tf.constant(1000))
     hlo = driver._DRIVERS["xla"].experimental_get_compiler_ir(*args)(stage="hlo")
     assert "while" in hlo  # one XLA program holding the epoch loop
 
 
 def test_float32_default_tolerance_follows_the_condition_number():
-    from linreg.api import default_tol
+    from linreg.analysis.precision import default_tol
 
     assert default_tol("float32", 100.0) == pytest.approx(1e-6)
     assert default_tol("float32", 1e3) == pytest.approx(1e-7)

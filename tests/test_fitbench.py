@@ -1,5 +1,5 @@
 """The fit benchmark's pieces, run small: the data and its reference answer, the
-peers, the process supervisor, and the whole `linreg bench --fit` once."""
+peers cold and warm, the process supervisor, and the whole `linreg bench --fit` once."""
 import json
 import os
 import sys
@@ -10,7 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from linreg.bench import fit_data, peers
+from linreg.bench import fit_data, fit_runs, peers, warm_fits
 from linreg.cli import main
 
 N, D = 3000, 3
@@ -25,9 +25,9 @@ def data_file(request, tmp_path_factory):
     return path, meta, request.param
 
 
-def read_back(path, fmt):
+def read_back(path, fmt, d=D):
     table = pacsv.read_csv(path) if fmt == "csv" else pq.read_table(path)
-    return table.to_pandas()[fit_data.columns(D)].to_numpy()
+    return table.to_pandas()[fit_data.columns(d)].to_numpy()
 
 
 def test_the_file_holds_the_generator_s_rows(data_file):
@@ -93,6 +93,51 @@ def test_a_peer_reaches_the_reference(system, data_file, tmp_path):
         assert fit_data.max_relative_difference(result["coefficients"], meta["reference"]) < 1e-8
 
 
+def lstsq_of(path, fmt, d=D):
+    """numpy's least squares on the numbers read back from the file, by name."""
+    rows = read_back(path, fmt, d)
+    beta = np.linalg.lstsq(np.column_stack([np.ones(len(rows)), rows[:, :d]]), rows[:, d], rcond=None)[0]
+    return {"intercept": beta[0], **{f"x{j}": beta[j + 1] for j in range(d)}}
+
+
+def test_every_system_fits_warm_in_turns(data_file, tmp_path, monkeypatch):
+    """linreg.fit (default engine and moments) and the peers, after an untimed
+    fit of a smaller file, each reach numpy's lstsq on every timed call; a
+    system that cannot run is recorded with its error and the others go on."""
+    path, meta, fmt = data_file
+    pytest.importorskip("sklearn")
+    small, _, _ = fit_data.ensure_data(tmp_path, 500, D, fmt, echo=lambda *a, **k: None)
+
+    def no_spark(*args):
+        raise RuntimeError("no Java here")
+
+    monkeypatch.setattr(peers, "spark_peer", no_spark)
+    calls, out = 2, tmp_path / "warm.json"
+    warm_fits.main([str(path), fmt, str(D), str(small), str(calls), str(out), "1g", *warm_fits.SYSTEMS])
+    systems = json.loads(out.read_text())
+    assert systems.pop("Spark MLlib") == {"calls_s": [], "error": "on the small file: RuntimeError: no Java here"}
+    expected = lstsq_of(path, fmt)
+    assert set(systems) == set(warm_fits.SYSTEMS) - {"Spark MLlib"}
+    for name, figures in systems.items():
+        assert "error" not in figures, (name, figures)
+        assert len(figures["calls_s"]) == calls and min(figures["calls_s"]) > 0
+        assert fit_data.max_relative_difference(figures["coefficients"], expected) < 1e-8, name
+    assert systems["linreg auto"]["engine"] == "memory"  # a small file is fitted in memory
+    assert systems["linreg moments"]["engine"] == "moments"
+
+
+def test_a_warm_process_stopped_fails_every_system_it_had_not_finished(data_file, tmp_path):
+    pytest.importorskip("psutil")
+    path, meta, fmt = data_file
+    # One second: not even TensorFlow is imported by then.
+    process, systems = fit_runs.run_warm(["linreg moments", "numpy lstsq"], path, path, D, fmt, meta["reference"],
+                                         calls=2, timeout=1, memory_cap=None)  # fmt: skip
+    assert process["error"] == "timeout: still running after 1 s"
+    for figures in systems.values():
+        assert figures["status"] == "failed" and figures["error"] == process["error"]
+        assert figures["wall_s"] is None and figures["coefficients"] is None
+
+
 # --- the supervisor: real processes, since a process tree is the point ---------------
 
 HOLD = "import sys, time; b = bytearray({size}); b[::4096] = b'x' * len(b[::4096]); time.sleep(600)"
@@ -137,21 +182,33 @@ def test_supervisor_times_out_and_passes_the_launch_time(tmp_path):
 
 
 def test_bench_fit_end_to_end(tmp_path, capsys):
-    """linreg moments and numpy's lstsq on one small file: both within 1e-8 of the
-    streamed TSQR, and the tables and the plot written."""
+    """linreg moments and numpy's lstsq on one small file, cold and warm: every
+    fit within 1e-8 of the streamed TSQR and of numpy's lstsq on the file read
+    back, and the tables and the plot written."""
     pytest.importorskip("psutil")
     argv = ["bench", "--fit", "--quick", "--cases", "1e5:8:parquet", "--systems", "linreg moments,numpy lstsq",
-            "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--json", str(tmp_path / "f.json")]  # fmt: skip
+            "--warm-calls", "2", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+            "--json", str(tmp_path / "f.json")]  # fmt: skip
     assert main(argv) == 0
     report = json.loads((tmp_path / "f.json").read_text())
     (case,) = report["cases"]
     assert (case["n"], case["d"], case["format"]) == (10**5, 8, "parquet")
+    expected = lstsq_of(case["file"], "parquet", 8)
     for name in ("linreg moments", "numpy lstsq"):
-        assert case["systems"][name]["status"] == "ok", case["systems"][name].get("error")
-        assert case["systems"][name]["max_rel_diff"] <= 1e-8
+        for figures in (case["systems"][name], case["warm"][name]):
+            assert figures["status"] == "ok", figures.get("error")
+            assert figures["max_rel_diff"] <= 1e-8
+            assert fit_data.max_relative_difference(figures["coefficients"], expected) < 1e-8
+        assert len(case["warm"][name]["calls_s"]) == 2
     assert "-m linreg.bench.peers lstsq" in case["systems"]["numpy lstsq"]["command"]
-    ours, peer = (case["systems"][name]["wall_s"] for name in ("linreg moments", "numpy lstsq"))
     table = (tmp_path / "out" / "fitbench.md").read_text()
-    assert f"| {ours / peer:.2f} (linreg moments / numpy lstsq) |" in table
+    names = ("linreg moments", "numpy lstsq")
+    ours, peer = (case["systems"][name]["wall_s"] for name in names)
+    warm_ours, warm_peer = (case["warm"][name]["wall_s"] for name in names)
+    cold_ratio = f"{ours / peer:.2f} (linreg moments / numpy lstsq)"
+    assert f"| {cold_ratio} |" in table
+    # The cold and warm table: both figures of each system, and both ratios.
+    assert f"| {cold_ratio} | {warm_ours / warm_peer:.2f} (linreg moments / numpy lstsq) |" in table
+    assert f" / {warm_ours:.3g} | " in table and f" / {warm_peer:.3g} | " in table
     assert table in capsys.readouterr().out
     assert (tmp_path / "out" / "fitbench.png").read_bytes()[:4] == b"\x89PNG"

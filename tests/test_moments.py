@@ -204,12 +204,13 @@ def test_shards_merged_in_order_are_what_several_workers_compute(parquet_file, m
     from linreg.engine import streamed
 
     path = parquet_file[0]
-    from linreg.data import stream
+    from linreg.data import sources
 
-    source = stream.open_source(path)
+    source = sources.open_source(path)
     features = ["x0", "x1", "x2", "x3"]
-    direct, _ = streamed.merge_shards(source, "y", features, shards=2)
+    mine, _ = streamed.shard_moments(source, "y", features, None, "error", 0, 2)
     other, _ = streamed.shard_moments(source, "y", features, None, "error", 1, 2)
+    direct = mine.merge(other)
 
     class Worker0:
         rank, size, is_chief = 0, 2, True
@@ -222,7 +223,7 @@ def test_shards_merged_in_order_are_what_several_workers_compute(parquet_file, m
 
     gathered, _ = streamed.gather_moments(source, "y", features, None, "error", Worker0())
     assert np.array_equal(gathered.pack(), direct.pack())
-    whole, _ = streamed.merge_shards(source, "y", features, shards=1)
+    whole, _ = streamed.shard_moments(source, "y", features, None, "error", 0, 1)
     assert np.allclose(whole.C, direct.C, rtol=1e-12) and np.allclose(whole.mean, direct.mean, rtol=1e-14)
 
 

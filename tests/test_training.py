@@ -182,9 +182,11 @@ def test_a_blow_up_below_the_bound_is_not_blamed_on_the_rate():
 def test_the_plain_loop_and_the_chunked_loop_take_the_same_steps():
     x, y = synthetic(200, seed=16)
     plain, chunked = LinearModel(1, W=5.0), LinearModel(1, W=5.0)
-    losses = train_plainly(plain, GradientDescent(plain, 0.1), x, y, 30)
+    losses, W, b = zip(*train_plainly(plain, GradientDescent(plain, 0.1), x, y, 30))
     result = train(chunked, x, y, 0.1, 30, compile="none")
     np.testing.assert_array_equal(result.history.loss[:-1], np.array(losses, np.float32))
+    np.testing.assert_array_equal(result.history.W[:-1], np.array(W))
+    np.testing.assert_array_equal(result.history.b[:-1], np.array(b))
     np.testing.assert_array_equal(plain.W.numpy(), chunked.W.numpy())
     np.testing.assert_array_equal(plain.b.numpy(), chunked.b.numpy())
 
@@ -210,3 +212,112 @@ def test_a_model_without_intercept_trains_a_line_through_the_origin(rule):
     assert result.converged
     np.testing.assert_allclose(model.W.numpy(), expected, rtol=1e-8)
     assert model.b.numpy() == 0.0
+
+
+# --- the default method's accounting: epochs, rounds, history, names -------------------
+
+
+def round_bowl(n=120, d=3, seed=21):
+    """Columns centred, orthogonal and of one length: standardized, the loss's bowl is round (κ = 1)."""
+    rng = np.random.default_rng(seed)
+    columns = rng.normal(size=(n, d))
+    q, _ = np.linalg.qr(columns - columns.mean(axis=0))  # combinations of centred columns: centred too
+    x = q * 10.0 + 3.0
+    return x, x @ np.arange(1.0, d + 1) + 0.5 + rng.normal(size=n)
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """How many times a rule moved the model: every step, of the loop and of the refinement, asks its direction."""
+    calls = []
+    direction = GradientDescent.direction
+
+    def counted(self, gradients):
+        calls.append(1)
+        return direction(self, gradients)
+
+    monkeypatch.setattr(GradientDescent, "direction", counted)
+    return calls
+
+
+def test_the_default_counts_the_steps_it_took_on_a_round_bowl(steps):
+    import linreg
+
+    x, y = round_bowl()
+    fit = linreg.fit((x, y), compile="none", progress=False)
+    assert fit.condition_number == pytest.approx(1.0, abs=1e-12)
+    rounds = fit.history["round"]
+    assert fit.converged and fit.epochs == len(steps) == len(rounds) - 1  # a row per step, and the end
+    # One step lands, one more sees it landed, and a step for each refinement round.
+    assert np.count_nonzero(rounds[:-1] == 0) == 2
+    assert fit.epochs == 2 + fit.solution.rounds - 1 < 10
+
+
+def test_epochs_cap_the_whole_run_refinement_included(steps):
+    import linreg
+
+    x, y = round_bowl()
+    full = linreg.fit((x, y), compile="none", progress=False)
+    for cap in range(1, full.epochs + 2):
+        steps.clear()
+        fit = linreg.fit((x, y), compile="none", progress=False, epochs=cap)
+        assert fit.epochs == len(steps) == min(cap, full.epochs)
+        assert fit.converged == (cap >= full.epochs)
+    short = linreg.fit((x, y), compile="none", progress=False, epochs=full.epochs - 1)
+    assert "NOT converged after" in short.summary() and "the epoch cap stopped the refinement" in short.summary()
+
+
+def test_the_cli_exits_4_when_the_cap_stops_the_refinement(tmp_path, capsys):
+    from linreg.cli import main
+
+    x, y = round_bowl()
+    path = tmp_path / "round.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="a,b,c,y", comments="", fmt="%.17g")
+    assert main(["fit", str(path), "--target", "y", "--epochs", "3", "--quiet"]) == 4
+    assert "the epoch cap stopped the refinement after 1 round," in capsys.readouterr().out
+
+
+def test_the_history_holds_every_round_with_the_least_squares_loss():
+    import linreg
+
+    x, y = round_bowl(seed=22)
+    fit = linreg.fit((x, y), progress=False)
+    h, scaled = fit.result.history, fit.scaled
+    rounds = fit.solution.rounds - 1
+    assert rounds >= 2 and len(h.loss) == fit.epochs + 1
+    np.testing.assert_array_equal(h.round, [0, 0, *range(1, rounds + 1), rounds])
+    # Each row's loss is the standardized least-squares loss at its W and b, in float64.
+    residuals = scaled.y[None, :] - (h.W @ scaled.x.T + h.b[:, None])
+    np.testing.assert_allclose(h.loss, np.mean(residuals**2, axis=1), rtol=1e-12)
+    # After the landing step W is the least-squares answer of the standardized data.
+    expected = np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0]
+    np.testing.assert_allclose(h.W[1], expected, rtol=1e-12)
+    # Fit.history keeps every row and says which round took it.
+    assert len(fit.history["loss"]) == len(h.loss) and list(fit.history["round"]) == list(h.round)
+
+
+@pytest.mark.parametrize("optimizer, name", [("auto", "orthogonal + refinement"), ("gd", "gd"),
+                                             ("momentum", "momentum"), ("cg", "cg")])
+def test_the_report_names_the_method_that_ran(optimizer, name):
+    import linreg
+
+    x, y = round_bowl(seed=23)
+    text = linreg.fit((x, y), optimizer=optimizer, progress=False).summary()
+    header = next(line for line in text.splitlines() if "beside the closed-form" in line)
+    assert header == f"{name} beside the closed-form least-squares solution (float64):"
+    assert "gradient descent beside" not in text
+    if optimizer == "auto":
+        assert "orthogonalized by QR, where descent from zero landed in 1 step" in text
+
+
+def test_nesterov_without_the_smallest_eigenvalue_is_named_as_restarted():
+    from linreg.core import optimizers
+    from linreg.engine import solve
+
+    model = LinearModel(2, dtype=tf.float64)
+    rule = solve.make("nesterov", model, largest=4.0, smallest=None)
+    assert type(rule) is optimizers.RestartedNesterov
+    solution = solve.Solution(np.zeros(2), 0.0, None, rule, "nesterov", 1)
+    assert solution.name == "nesterov with restarts"
+    tuned = solve.make("nesterov", model, largest=4.0, smallest=1.0)
+    assert solve.Solution(np.zeros(2), 0.0, None, tuned, "nesterov", 1).name == "nesterov"

@@ -14,6 +14,7 @@ import linreg
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.data.moments import Moments, merge_all
+from linreg import plan
 from linreg.engine import driver, solve, streamed
 from linreg.errors import LinregError
 from tests.test_moments import make_data, write_csv, write_parquet
@@ -21,7 +22,7 @@ from tests.test_moments import make_data, write_csv, write_parquet
 
 @pytest.fixture
 def few_is_many(monkeypatch):
-    monkeypatch.setattr(streamed, "MAX_MOMENTS_FEATURES", 3)
+    monkeypatch.setattr(plan, "MAX_MOMENTS_FEATURES", 3)
 
 
 def values(mapping):
@@ -92,11 +93,11 @@ def test_largest_curvature_from_the_files_is_the_hessians(tmp_path):
     # learning rate is 1/λ_max).
     x, y = correlated(1500, 6, seed=24)
     path = write_parquet(tmp_path / "c.parquet", x, y, row_group_size=400)
-    from linreg.data import stream
+    from linreg.data import sources
     from linreg.data.moments import problem
     from linreg.engine.cluster import Single
 
-    source = stream.open_source(path)
+    source = sources.open_source(path)
     features = [f"x{j}" for j in range(6)]
     moments, _ = streamed.gather_moments(source, "y", features, None, "error", Single(), diagonal=True)
     scaled = problem(moments, features, "y")
@@ -135,7 +136,11 @@ def test_wide_fit_says_what_it_does_not_know(tmp_path, few_is_many):
             ask()
     text = wide.summary()
     assert "coefficients only" in text and "std err" not in text and "nan" not in text.lower()
+    # Without λ_min, nesterov is the restarted rule, and the report names it.
+    assert type(wide.optimizer) is optimizers.RestartedNesterov
+    assert "  optimizer nesterov with restarts; learning rate" in text
     document = wide.to_dict()
+    assert document["rule"] == "nesterov with restarts"
     assert document["std_errors"] is None and document["least_squares"] is None and document["ci_95"] is None
     assert document["estimated_digits"] is None and document["r_squared"] == pytest.approx(wide.r_squared)
     np.testing.assert_allclose(wide.predict(x[:3]), linreg.fit(path, "y", progress=False).predict(x[:3]), rtol=1e-9)
@@ -166,3 +171,18 @@ def test_a_float32_wide_fit_stops_near_its_floor_instead_of_running_on(tmp_path,
     wide = linreg.fit(path, "y", engine="stream", dtype="float32", epochs=20_000, progress=False)
     assert wide.converged and wide.epochs < 2_000
     np.testing.assert_allclose(values(wide.coefficients), values(memory.coefficients), rtol=1e-3)
+
+
+def test_a_blown_up_stream_run_gives_the_drivers_advice(tmp_path):
+    """The stream engine's epochs are judged by the same rules, and a blow-up
+    ends with the same message as in memory: half the rate, at most."""
+    x, y = correlated(300, 3, seed=29)
+    path = write_csv(tmp_path / "d.csv", x, y)
+    with pytest.raises(linreg.DivergenceError) as raised:
+        linreg.fit(path, "y", engine="stream", optimizer="gd", learning_rate=40.0, progress=False)
+    with pytest.raises(linreg.DivergenceError) as in_memory:
+        linreg.fit(path, "y", engine="memory", optimizer="gd", learning_rate=40.0, progress=False)
+    bound = 2.0 / np.linalg.eigvalsh(2.0 * np.cov(x.T, bias=True) / np.outer(x.std(0), x.std(0)))[-1]
+    for message in (str(raised.value), str(in_memory.value)):
+        assert message.startswith("training diverged at epoch ")
+        assert message.endswith(f"try --learning-rate {min(bound, 40.0) / 2:.3g}")

@@ -87,10 +87,10 @@ def test_two_workers_match_one_process_merging_the_same_shards_bit_for_bit(tmp_p
     cluster_coefficients = json.loads(out.read_text())["coefficients"]
 
     # One process, the same two shards, merged in the same order.
-    from linreg.data import stream
+    from linreg.data import sources
     from linreg.engine import streamed
 
-    source = stream.open_source(path)
+    source = sources.open_source(path)
     features = [f"x{j}" for j in range(5)]
     shards = [streamed.shard_moments(source, "y", features, None, "error", k, 2)[0] for k in range(2)]
 
@@ -291,7 +291,7 @@ def test_a_worker_that_loses_its_peer_once_joined_stops_within_30_seconds_naming
     one_lost_peer_line(err, 1, f"127.0.0.1:{end_ports[1]}")
     assert out == ""  # it wrote no results
     out, err = terminated.communicate(timeout=DEADLINE)
-    assert (terminated.returncode, err) == (128 + signal.SIGTERM, "error: interrupted\n")
+    assert (terminated.returncode, err) == (128 + signal.SIGTERM, "error: interrupted\n"), err
 
 
 def test_a_tf_config_port_that_is_taken_is_one_line_of_bad_input(tmp_path, processes):

@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 import linreg
-from linreg.api import DEFAULT_EPOCHS
+from linreg.plan import DEFAULT_EPOCHS
 from linreg.errors import LinregError
 
 

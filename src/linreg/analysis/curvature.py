@@ -35,18 +35,51 @@ def hessian(x, y):
     return tf.concat([H_W, H_b[:, None]], axis=1).numpy()
 
 
-def largest_eigenvalue(x, y):
-    """The loss's steepest curvature: the Hessian's largest eigenvalue."""
-    return curvature(x, y).largest
+@dataclass
+class Curvature:
+    """The extreme eigenvalues of the loss's Hessian and how they were found."""
+
+    largest: float
+    smallest: float
+    method: str
+
+    @property
+    def condition_number(self):
+        return self.largest / self.smallest if self.smallest > 0 else math.inf
 
 
-# --- curvature for large d: Hessian-vector products and power iteration ------
+def curvature(x, y):
+    """λ_max and λ_min of the Hessian of the mean squared error on (x, y):
+    the full Hessian from nested tapes, its eigenvalues by eigvalsh."""
+    eigenvalues = np.linalg.eigvalsh(hessian(x, y))
+    return Curvature(float(eigenvalues[-1]), float(eigenvalues[0]), "full Hessian")
+
+
+# --- the steepest curvature for large d: Hessian-vector products -------------
 
 # Up to this many features the full Hessian (d + 1 Hessian-vector products,
 # vectorized by `jacobian`, then an exact eigen-decomposition) is cheap; above
 # it, power iteration needs only a few hundred products and never forms the
 # (d + 1) x (d + 1) matrix.
 FULL_HESSIAN_MAX_FEATURES = 100
+
+
+def largest_eigenvalue(x, y):
+    """The loss's steepest curvature, λ_max: from the full Hessian for few
+    features, by power iteration on Hessian-vector products for many."""
+    x = tf.cast(x, tf.float64)
+    y = tf.cast(y, tf.float64)
+    d = int(x.shape[1])
+    if d <= FULL_HESSIAN_MAX_FEATURES:
+        return curvature(x, y).largest
+    model = LinearModel(d, dtype=tf.float64)
+    product = tf.function(lambda v_W, v_b: hessian_vector_product(model, x, y, v_W, v_b))
+
+    def H(v):
+        dW, db = product(tf.constant(v[:-1]), tf.constant(v[-1]))
+        return np.concatenate([dW.numpy(), [db.numpy()]])
+
+    return power_iteration(H, d + 1)
 
 
 def hessian_vector_product(model, x, y, *v):
@@ -90,50 +123,3 @@ def power_iteration(apply, size, iterations=2000, rtol=1e-9, seed=0):
         if abs(estimate - previous) <= rtol * abs(estimate):
             break
     return estimate
-
-
-@dataclass
-class Curvature:
-    """The extreme eigenvalues of the loss's Hessian and how they were found."""
-
-    largest: float
-    smallest: float
-    method: str
-
-    @property
-    def condition_number(self):
-        return self.largest / self.smallest if self.smallest > 0 else math.inf
-
-
-def curvature(x, y):
-    """λ_max and λ_min of the Hessian of the mean squared error on (x, y).
-
-    Small d: the full Hessian from nested tapes, eigenvalues by eigvalsh.
-    Large d: λ_max by power iteration on Hessian-vector products. λ_min is
-    the hard one -- power iteration would need a number of steps that grows
-    with the condition number -- so it comes from the Lanczos method
-    (scipy's eigsh), which works from the same Hessian-vector products and
-    builds its answer from all the vectors seen so far, not just the last.
-    """
-    x = tf.cast(x, tf.float64)
-    y = tf.cast(y, tf.float64)
-    d = int(x.shape[1])
-    if d <= FULL_HESSIAN_MAX_FEATURES:
-        eigenvalues = np.linalg.eigvalsh(hessian(x, y))
-        return Curvature(float(eigenvalues[-1]), float(eigenvalues[0]), "full Hessian")
-    model = LinearModel(d, dtype=tf.float64)
-    product = tf.function(lambda v_W, v_b: hessian_vector_product(model, x, y, v_W, v_b))
-
-    def H(v):
-        v = np.asarray(v, np.float64).ravel()
-        dW, db = product(tf.constant(v[:-1]), tf.constant(v[-1]))
-        return np.concatenate([dW.numpy(), [db.numpy()]])
-
-    largest = power_iteration(H, d + 1)
-    from scipy.sparse.linalg import LinearOperator, eigsh  # only fits with many features need it
-
-    operator = LinearOperator((d + 1, d + 1), matvec=H, dtype=np.float64)
-    start = np.random.default_rng(0).standard_normal(d + 1)
-    smallest = float(eigsh(operator, k=1, which="SA", v0=start, tol=1e-10, return_eigenvectors=False)[0])
-    method = "power iteration and Lanczos on Hessian-vector products"
-    return Curvature(largest, max(smallest, 0.0), method)

@@ -119,7 +119,7 @@ class Diagnostics:
 
 
 def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None,
-                mean_square=None):
+                mean_square=None, R=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
@@ -130,7 +130,8 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     comes as `log_weights` instead of the weights. Without even the
     statistics' cross-products (scaled.cross_products False) the fit's mean
     squared error `mean_square` stands in for the residuals, and the
-    condition numbers are nan.
+    condition numbers are nan. R: the QR factor of the standardized rows,
+    when the fit made one, so that the rows are not factored again.
     """
     from scipy import stats  # imported here, as in ols.py: it takes 0.4 s
 
@@ -194,14 +195,14 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         if not known:
             raw = math.nan
         elif scaled.intercept and not scaled.weighted:
-            raw = _raw_condition_number(scaled)
+            raw = _raw_condition_number(scaled, R)
         elif raw_x is None:
             raw = math.nan  # streamed: the raw design was never held
         else:  # statsmodels' number for its (weighted) design, [1, x] or x
             design = np.column_stack([np.ones(n)] * constant + [raw_x])
             if raw_weights is not None:
                 design = design * np.sqrt(raw_weights)[:, None]
-            raw = _ratio(np.linalg.svd(design, compute_uv=False))
+            raw = _ratio(np.linalg.svd(np.linalg.qr(design, mode="r"), compute_uv=False))
 
     return Diagnostics(
         f_statistic=float(f_statistic),
@@ -230,10 +231,11 @@ def _ratio(singular_values):
     return float(s[0] / s[-1]) if s[-1] > 0 and np.isfinite(s[0] / s[-1]) else math.inf
 
 
-def _raw_condition_number(scaled):
+def _raw_condition_number(scaled, R_x=None):
     """σ_max/σ_min of the raw design X = [1, x], without forming X.
 
-    X = [1, x_s]·M with M = [[1, x̄ᵀ], [0, diag(σ_x)]]. With [1, x_s] = Q·R,
+    X = [1, x_s]·M with M = [[1, x̄ᵀ], [0, diag(σ_x)]]. With [1, x_s] = Q·R
+    (built from R_x, the fit's factor of x_s, when given),
     X has the singular values of B = R·M, and
         κ(X) = σ_max(B) · σ_max(B⁻¹),   B⁻¹ = M⁻¹·R⁻¹,
         M⁻¹ = [[1, -(x̄/σ_x)ᵀ], [0, diag(1/σ_x)]].
@@ -246,7 +248,16 @@ def _raw_condition_number(scaled):
     overflows unless κ itself does (then inf).
     """
     n, d = scaled.x.shape
-    R = np.linalg.qr(np.column_stack([np.ones(n), scaled.x]), mode="r")
+    if R_x is None:
+        R = np.linalg.qr(np.column_stack([np.ones(n), scaled.x]), mode="r")
+    else:
+        # R_x is the factor of the centred x_s: the first column, 1, is
+        # orthogonal to them (to rounding), so [1, x_s] = [1/√N, Q]·R with
+        # R = [[√N, √N·mean(x_s)], [0, R_x]], no new pass over the rows.
+        R = np.zeros((d + 1, d + 1))
+        R[0, 0] = math.sqrt(n)
+        R[0, 1:] = math.sqrt(n) * scaled.x.mean(axis=0)
+        R[1:, 1:] = R_x
     M = np.zeros((d + 1, d + 1))
     M[0, 0] = 1.0
     M[0, 1:] = scaled.x_mean

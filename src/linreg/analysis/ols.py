@@ -30,7 +30,14 @@ def least_squares(x, y, intercept=True, weights=None):
     """
     from linreg.data.scaling import standardize
 
-    scaled = standardize(x, y, intercept, weights)
+    return solve(standardize(x, y, intercept, weights))
+
+
+def solve(scaled):
+    """`least_squares` of a problem already standardized (data/scaling.py's
+    Standardized: rows, or streamed statistics' pseudo-rows), in original units.
+    b is 0 at the minimum in these coordinates: the columns are centred, or
+    there is no intercept."""
     W_s = np.linalg.lstsq(scaled.x, scaled.y, rcond=None)[0]
     return scaled.coefficients(W_s, 0.0)
 
@@ -66,18 +73,6 @@ class OLSStatistics:
 # as t ≈ 1e16. (Measured against y, not its spread: a noise of 1 on values
 # near 1e9 is small beside the spread yet far above rounding.)
 EXACT_RTOL = 1e-12
-
-
-def ols_statistics(x, y, W, b, confidence=0.95):
-    """Standard errors, t, p, confidence intervals and R² for the fit (W, b)
-    given in the original units; see `standardized_statistics`."""
-    from linreg.data.scaling import standardize
-
-    scaled = standardize(x, y)
-    W = np.asarray(W, np.float64)
-    W_s = W * scaled.x_scale / scaled.y_scale
-    b_s = (b - scaled.y_mean + float(scaled.x_mean @ W)) / scaled.y_scale
-    return standardized_statistics(scaled, W_s, b_s, confidence)
 
 
 def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):

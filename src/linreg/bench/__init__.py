@@ -15,6 +15,7 @@ Time from a file to coefficients, every run in a fresh process (`linreg bench --
     fit_data.py       the files, made once, and the least-squares answer in them
     supervisor.py     a process tree watched: wall time, peak memory, CPU, limits
     peers.py          the process a peer (pandas, numpy, Spark ...) fits in
+    warm_fits.py      the process where linreg and the peers fit warm, taking turns
     fit_runs.py       one run of one system -> its figures; repeats -> one figure
     fit.py            every system on every case -> the report
     fit_report.py     the report as markdown tables and a plot

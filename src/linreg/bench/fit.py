@@ -5,9 +5,11 @@ settings["only"]), the systems' names (fit_runs.SYSTEMS), the data folder
 and the settings (time limits, memory cap, repeats). Out: the report, a
 JSON-ready dict: the machine and the settings, TensorFlow's start-up as a
 baseline, and per case pyarrow's read of the file, every system's figures
-(fit_runs.summarize), and the fastest linreg engine and peer that met the
-target. `save(report)`, if given, is called after each case, so that a long
-run that is stopped keeps what it measured.
+(fit_runs.summarize), the same systems' warm figures where they have them
+(settings["warm_calls"] calls each in one process, after an untimed fit of a
+small file: fit_runs.run_warm), and the fastest linreg engine and peer that
+met the target, cold and warm. `save(report)`, if given, is called after
+each case, so that a long run that is stopped keeps what it measured.
 """
 import os
 from pathlib import Path
@@ -16,7 +18,10 @@ from linreg.bench import is_ours
 from linreg.bench.fit_data import FORMATS, ensure_data
 from linreg.bench.fit_report import describe, gib
 from linreg.bench.fit_runs import PYARROW_READ, SPARK_DRIVER_MEMORY, SYSTEMS, TARGET, TF_BASELINE
-from linreg.bench.fit_runs import run_once, summarize, warm
+from linreg.bench.fit_runs import run_once, run_warm, summarize, warm
+from linreg.bench.warm_fits import SYSTEMS as WARM_SYSTEMS
+
+SMALL_N = 1000  # rows of the file each system fits once, untimed, before its warm calls
 
 
 def benchmark(cases, names, data_dir, settings, echo=None, save=None):
@@ -76,7 +81,18 @@ def benchmark(cases, names, data_dir, settings, echo=None, save=None):
                     figures = summarize(runs)
                 case["systems"][name] = figures
                 echo(f"  {label} {name:24s} {describe(figures)}", flush=True)
-            case["best_ours"], case["best_peer"] = best(case, True), best(case, False)
+            warm_names = [name for name in names if name in WARM_SYSTEMS]
+            if warm_names and settings.get("warm_calls"):
+                small, _, _ = ensure_data(data_dir, SMALL_N, d, fmt, echo)
+                warm(path)
+                case["warm_process"], case["warm"] = run_warm(
+                    warm_names, path, small, d, fmt, meta["reference"], settings["warm_calls"],
+                    settings["timeout_s"], memory_cap,
+                )  # fmt: skip
+                for name, figures in case["warm"].items():
+                    echo(f"  {label} {name + ' (warm)':24s} {describe(figures)}", flush=True)
+                case["best_ours_warm"], case["best_peer_warm"] = best(case["warm"], True), best(case["warm"], False)
+            case["best_ours"], case["best_peer"] = best(case["systems"], True), best(case["systems"], False)
             report["cases"].append(case)
             if save:
                 save(report)
@@ -86,7 +102,7 @@ def benchmark(cases, names, data_dir, settings, echo=None, save=None):
     return report
 
 
-def best(case, ours):
-    """The fastest system of one side that fitted (met the target) in this case."""
-    fitted = {name: f["wall_s"] for name, f in case["systems"].items() if is_ours(name) == ours and f["status"] == "ok"}
+def best(systems, ours):
+    """The fastest system of one side that fitted (met the target), of one case's {name: figures}."""
+    fitted = {name: f["wall_s"] for name, f in systems.items() if is_ours(name) == ours and f["status"] == "ok"}
     return min(fitted, key=fitted.get) if fitted else None

@@ -2,7 +2,8 @@
 
 In: the report of fit.benchmark. Out: markdown -- the time (and peak memory)
 of every system on every case with the best linreg engine over the best
-peer, the accuracy against the reference, the targets (a moments pass
+peer, the same cold (a fresh process) beside warm (a process that has fitted
+before), the accuracy against the reference, the targets (a moments pass
 within 2x of pyarrow's read, a peak within TensorFlow's baseline + 1 GiB),
 the scaling from 1 to 2 workers, what failed -- a one-line description of a
 run for the progress output, and a PNG of the times.
@@ -18,8 +19,14 @@ def describe(figures):
     if figures["status"] == "skipped":
         return f"skipped ({figures['error']})"
     if figures["status"] == "failed":
-        return f"FAILED after {figures['wall_s']:.1f} s: {figures['error'][:160]}"
-    text = f"{figures['wall_s']:.2f} s, peak {gib(figures['peak_tree_rss_bytes'])} GiB"
+        after = f" after {figures['wall_s']:.1f} s" if figures.get("wall_s") is not None else ""
+        return f"FAILED{after}: {figures['error'][:160]}"
+    text = f"{figures['wall_s']:.2f} s"
+    if "calls_s" in figures:  # warm: no process of its own
+        engine = f", engine {figures['engine']}" if figures.get("engine") else ""
+        text += f" (median of {len(figures['calls_s'])} calls{engine})"
+    else:
+        text += f", peak {gib(figures['peak_tree_rss_bytes'])} GiB"
     if figures.get("max_rel_diff") is not None:
         text += f", max rel diff {figures['max_rel_diff']:.1e}" + ("" if figures["meets_target"] else " (misses 1e-8)")
     if figures.get("spark_session_to_coefficients_s") is not None:
@@ -36,7 +43,9 @@ def _cell(figures):
         return ""
     if figures["status"] in ("failed", "skipped"):
         return figures["status"]
-    text = f"{figures['wall_s']:.3g} ({gib(figures['peak_tree_rss_bytes'])})"
+    text = f"{figures['wall_s']:.3g}"
+    if "peak_tree_rss_bytes" in figures:  # warm figures have no process of their own
+        text += f" ({gib(figures['peak_tree_rss_bytes'])})"
     return text if figures["status"] == "ok" else text + " ✗"
 
 
@@ -50,18 +59,42 @@ def _case_label(case):
     return [f"{case['n']:.0e}", str(case["d"]), case["format"]]
 
 
+def _ratio(systems, ours, peer):
+    """The best linreg system's seconds over the best peer's, named."""
+    if not (ours and peer):
+        return "-"
+    return f"{systems[ours]['wall_s'] / systems[peer]['wall_s']:.2f} ({ours} / {peer})"
+
+
 def format_table(report):
     """Rows = cases, columns = systems; "seconds (peak GiB)"; then best linreg / best peer."""
     names = system_names(report)
     header = ["N", "d", "format", PYARROW_READ, *names, "best linreg / best peer"]
     rows = []
     for case in report["cases"]:
-        ours, peer = case.get("best_ours"), case.get("best_peer")
-        ratio = "-"
-        if ours and peer:
-            mine, theirs = case["systems"][ours]["wall_s"], case["systems"][peer]["wall_s"]
-            ratio = f"{mine / theirs:.2f} ({ours} / {peer})"
+        ratio = _ratio(case["systems"], case.get("best_ours"), case.get("best_peer"))
         rows.append([*_case_label(case), _cell(case["pyarrow_read"]), *(_cell(case["systems"].get(n)) for n in names), ratio])
+    return _markdown(header, rows)
+
+
+def format_warm(report):
+    """Rows = cases, columns = the systems timed warm, "cold s (peak GiB) / warm s"; then best linreg /
+    best peer, cold and warm."""
+    names = []
+    for case in report["cases"]:
+        names += [name for name in case.get("warm", {}) if name not in names]
+    header = ["N", "d", "format", *names, "best linreg / best peer, cold", "best linreg / best peer, warm"]
+    rows = []
+    for case in report["cases"]:
+        warm = case.get("warm", {})
+        cells = []
+        for name in names:
+            cell = f"{_cell(case['systems'].get(name)) or '-'} / {_cell(warm.get(name)) or '-'}"
+            engine = (warm.get(name) or {}).get("engine")
+            cells.append(cell + (f" ({engine})" if engine and engine not in name else ""))
+        cold = _ratio(case["systems"], case.get("best_ours"), case.get("best_peer"))
+        hot = _ratio(warm, case.get("best_ours_warm"), case.get("best_peer_warm"))
+        rows.append([*_case_label(case), *cells, cold, hot])
     return _markdown(header, rows)
 
 
@@ -125,6 +158,22 @@ def format_scaling(report):
     return _markdown(["N", "d", "format", *(f"{one}: 1 -> 2 workers" for one, _ in pairs)], rows)
 
 
+def _warm_part(report):
+    if not any("warm" in case for case in report["cases"]):
+        return []
+    return [
+        "",
+        "### Cold and warm",
+        "",
+        "seconds, cold (peak GiB) / warm. Cold: the table above, a fresh process from launch to exit. Warm: in "
+        "one process per case where every system has already fitted a small file (libraries imported, Spark's "
+        "session up, TensorFlow's functions traced), from the call to the coefficients, the median of "
+        f"{report['settings']['warm_calls']} calls; (engine): the engine linreg.fit chose",
+        "",
+        format_warm(report),
+    ]
+
+
 def format_report(report):
     base = report["tensorflow_baseline"]
     parts = [
@@ -135,6 +184,7 @@ def format_report(report):
         f"at the end {report.get('load_average_at_end', [math.nan])[0]:.2f} on {report['machine']['cpus']} cores",
         "",
         format_table(report),
+        *_warm_part(report),
         "",
         "### Largest relative difference to the TSQR reference",
         "",
@@ -162,6 +212,9 @@ def format_report(report):
     failures = [
         f"- {' '.join(_case_label(case))}, {name}: {f['error']}"
         for case in report["cases"] for name, f in case["systems"].items() if f["status"] in ("failed", "skipped")
+    ] + [
+        f"- {' '.join(_case_label(case))}, {name} (warm): {f['error']}"
+        for case in report["cases"] for name, f in case.get("warm", {}).items() if f["status"] == "failed"
     ]  # fmt: skip
     if failures:
         parts += ["", "### Failed or skipped", "", *failures]

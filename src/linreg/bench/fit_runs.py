@@ -1,4 +1,5 @@
-"""One run of the fit benchmark: one system fitting one file in a fresh process.
+"""One run of the fit benchmark: one system fitting one file in a fresh process
+(run_once), or several fitting it warm in one process (run_warm, linreg.bench.warm_fits).
 
 In: a system's name (from SYSTEMS, or TF_BASELINE / PYARROW_READ, the two
 baselines), the file, its width and format, the reference coefficients, a
@@ -6,7 +7,9 @@ time limit and a memory cap. Out: the run's figures -- those of
 supervisor.watch, the phases the process timed itself, the coefficients and
 their largest relative difference to the reference, and a status: "ok"
 (within TARGET), "inexact" (fitted, but not within it) or "failed" (with
-the error that says why). `summarize` makes one figure of repeated runs.
+the error that says why); warm, the seconds of each timed call and their
+median instead of the process's figures. `summarize` makes one figure of
+repeated runs.
 """
 import json
 import os
@@ -35,6 +38,7 @@ def _peer(name):
 
 
 SYSTEMS = {
+    "linreg auto": _linreg("auto"),
     "linreg memory": _linreg("memory"),
     "linreg moments": _linreg("moments"),
     "linreg moments 2w": _linreg("moments", 2),
@@ -108,22 +112,45 @@ def command(name, path, d, fmt, out):
     return argv + ["--json", str(out), "--quiet"], spec["pinned"]
 
 
+def _launch(argv, pinned, scratch, timeout, memory_cap):
+    """argv run in the folder `scratch` and watched: its figures, with the error that stopped it or None."""
+    load = os.getloadavg()[0]
+    with open(scratch / "stdout", "wb") as stdout, open(scratch / "stderr", "wb") as stderr:
+        figures = watch(argv, child_env(pinned), scratch, timeout, memory_cap, stdout, stderr)
+    figures["load_average_1min_before"] = load
+    figures["command"] = shlex.join("<launch time>" if arg is LAUNCHED else arg for arg in argv)
+    error = figures.pop("stopped")
+    if error is None and figures["exit_code"] != 0:
+        stderr_text = _tail(scratch / "stderr")
+        error = _headline(stderr_text) or f"exit code {figures['exit_code']}"
+        figures["stderr_tail"] = stderr_text
+    return figures, error
+
+
+def _judged(figures, coefficients, reference, error):
+    """The figures with the coefficients, their largest relative difference to the reference and a status."""
+    figures["coefficients"] = coefficients
+    figures["max_rel_diff"] = None
+    if coefficients is not None:
+        try:
+            figures["max_rel_diff"] = max_relative_difference(coefficients, reference)
+        except (ValueError, TypeError) as problem_:
+            error = error or f"coefficients: {problem_}"
+    elif error is None:
+        error = "no coefficients in its output"
+    figures["meets_target"] = figures["max_rel_diff"] is not None and figures["max_rel_diff"] <= TARGET
+    figures["error"] = error
+    figures["status"] = "failed" if error else ("ok" if figures["meets_target"] else "inexact")
+    return figures
+
+
 def run_once(name, path, d, fmt, reference, timeout, memory_cap):
     """One fresh-process run of system `name` (or PYARROW_READ, TF_BASELINE) on the file; its figures."""
     with tempfile.TemporaryDirectory(prefix="linreg-fitbench-") as scratch:
         scratch = Path(scratch)
         out = scratch / "out.json"
         argv, pinned = command(name, path, d, fmt, out)
-        load = os.getloadavg()[0]
-        with open(scratch / "stdout", "wb") as stdout, open(scratch / "stderr", "wb") as stderr:
-            figures = watch(argv, child_env(pinned), scratch, timeout, memory_cap, stdout, stderr)
-        figures["load_average_1min_before"] = load
-        figures["command"] = shlex.join("<launch time>" if arg is LAUNCHED else arg for arg in argv)
-        error = figures.pop("stopped")
-        if error is None and figures["exit_code"] != 0:
-            stderr_text = _tail(scratch / "stderr")
-            error = _headline(stderr_text) or f"exit code {figures['exit_code']}"
-            figures["stderr_tail"] = stderr_text
+        figures, error = _launch(argv, pinned, scratch, timeout, memory_cap)
         result = {}
         if out.is_file():
             try:
@@ -140,20 +167,30 @@ def run_once(name, path, d, fmt, reference, timeout, memory_cap):
         figures["status"] = "ok" if error is None else "failed"
         figures["error"] = error
         return figures
-    coefficients = result.get("coefficients")
-    figures["coefficients"] = coefficients
-    figures["max_rel_diff"] = None
-    if coefficients is not None:
-        try:
-            figures["max_rel_diff"] = max_relative_difference(coefficients, reference)
-        except (ValueError, TypeError) as problem_:
-            error = error or f"coefficients: {problem_}"
-    elif error is None:
-        error = "no coefficients in its output"
-    figures["meets_target"] = figures["max_rel_diff"] is not None and figures["max_rel_diff"] <= TARGET
-    figures["error"] = error
-    figures["status"] = "failed" if error else ("ok" if figures["meets_target"] else "inexact")
-    return figures
+    return _judged(figures, result.get("coefficients"), reference, error)
+
+
+def run_warm(names, path, small, d, fmt, reference, calls, timeout, memory_cap):
+    """The systems `names` fitting the file warm, all in one fresh process (linreg.bench.warm_fits), each
+    after an untimed fit of the file `small`: (that process's figures, {name: its figures}), where
+    a system's wall_s is the median of its `calls` timed calls."""
+    with tempfile.TemporaryDirectory(prefix="linreg-fitbench-") as scratch:
+        scratch = Path(scratch)
+        out = scratch / "out.json"
+        argv = [sys.executable, "-m", "linreg.bench.warm_fits", str(path), fmt, str(d), str(small), str(calls),
+                str(out), SPARK_DRIVER_MEMORY, *names]  # fmt: skip
+        process, error = _launch(argv, False, scratch, timeout, memory_cap)
+        measured = json.loads(out.read_text()) if out.is_file() else {}
+    process["error"] = error
+    systems = {}
+    for name in names:
+        got = measured.get(name, {})
+        times = got.get("calls_s", [])
+        figures = {"calls_s": times, "wall_s": statistics.median(times) if times else None, "engine": got.get("engine")}
+        # A system that had not made all its calls when the process ended was stopped with it.
+        stopped = error if len(times) < calls else None
+        systems[name] = _judged(figures, got.get("coefficients"), reference, got.get("error") or stopped)
+    return process, systems
 
 
 def summarize(runs):

@@ -95,6 +95,20 @@ def spark_peer(path, fmt, features, mark, driver_memory):
     return {"intercept": model.intercept, **dict(zip(features, model.coefficients.toArray()))}
 
 
+def fit_file(system, path, fmt, d, mark, result, spark_memory=None):
+    """The coefficients ({name: value}) of one peer fitted to the file; None for "pyarrow", which only reads.
+
+    mark(phase) is called as each phase ends; `result` gets the rows read (pyarrow and lstsq)."""
+    features = [f"x{j}" for j in range(d)]
+    if system in ("statsmodels", "sklearn"):
+        return pandas_peer(system, path, fmt, features, mark)
+    if system in ("lstsq", "pyarrow"):
+        return arrow_peer(system, path, fmt, features, mark, result)
+    if system == "spark":
+        return spark_peer(path, fmt, features, mark, spark_memory)
+    raise SystemExit(f"unknown system {system}")
+
+
 def main(argv):
     system, path, fmt, d, out, launched, *spark_memory = argv
     d, launched = int(d), float(launched)
@@ -103,16 +117,8 @@ def main(argv):
     def mark(name):
         phases[name] = time.monotonic() - launched
 
-    features = [f"x{j}" for j in range(d)]
     result = {}
-    if system in ("statsmodels", "sklearn"):
-        coefficients = pandas_peer(system, path, fmt, features, mark)
-    elif system in ("lstsq", "pyarrow"):
-        coefficients = arrow_peer(system, path, fmt, features, mark, result)
-    elif system == "spark":
-        coefficients = spark_peer(path, fmt, features, mark, *spark_memory)
-    else:
-        raise SystemExit(f"unknown system {system}")
+    coefficients = fit_file(system, path, fmt, d, mark, result, *spark_memory)
     mark("fitted_s")
     if coefficients is not None:
         result["coefficients"] = {name: float(value) for name, value in coefficients.items()}

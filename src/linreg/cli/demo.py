@@ -2,10 +2,13 @@
 
 The story `python main.py` (or `linreg demo`) tells, in the order it happens:
 make data, make a model with a wrong guess, find how large a learning rate
-can be, train with the hand-written GradientTape loop, compare the result
-with the true line and with the exact least-squares line, draw the figures.
+can be, train with the seed's loop as core/training.py shows it first
+(`train_plainly`: tape, gradient, assign_sub, once per epoch), compare the
+result with the true line and with the exact least-squares line, draw the
+figures.
 """
 import math
+from collections import namedtuple
 
 from linreg.cli.flags import finite_float, int_at_least, non_negative_float, output_dir, output_file, positive_float
 
@@ -38,15 +41,8 @@ def add_arguments(parser):
     parser.add_argument("--true-b", type=finite_float, default=2.0, help="the b the data is made with (default 2.0)")
     parser.add_argument("--out", type=output_dir, default="outputs", help="folder for the plots (default outputs/)")
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the run's summary as JSON")
-    parser.add_argument(
-        "--compile",
-        choices=("auto", "none", "function", "xla"),
-        default="auto",
-        help="run the loop eagerly (none), as a tf.function graph, or compiled by XLA;"
-        " auto picks the fastest for the run (default auto)",
-    )
     parser.add_argument("--keras", action="store_true", help="also train with Keras' fit and compare")
-    parser.add_argument("--quiet", action="store_true", help="print nothing, no progress line; still write plots and JSON")
+    parser.add_argument("--quiet", action="store_true", help="print nothing; still write plots and JSON")
     parser.set_defaults(run=run)
 
 
@@ -55,10 +51,9 @@ def run(args):
     from linreg.analysis.ols import least_squares
     from linreg.core.model import LinearModel
     from linreg.core.optimizers import GradientDescent
+    from linreg.core.training import train_plainly
     from linreg.data.synthetic import synthetic
-    from linreg.engine import driver
-    from linreg.errors import DivergenceError
-    from linreg.io import progress
+    from linreg.engine.driver import divergence_error
     from linreg.io.files import make_dir, write_json
 
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n"))
@@ -94,18 +89,14 @@ def run(args):
         f" using {args.learning_rate:g}",
     )
 
-    # 4. Training.
-    compile = driver.resolve_compile(args.compile, args.samples, 1, args.epochs)
-    mode = {"none": "eagerly, one Python step per epoch", "function": "as one tf.function graph",
-            "xla": "as one graph compiled by XLA"}[compile]
-    say("", f"4. Training: {args.epochs} epochs, full batch, {mode}", "   epoch        loss           W           b")
-    listeners = [progress.Progress(args.epochs)] if not args.quiet and progress.wanted("auto") else []
-    try:
-        result = driver.train(model, optimizer, x, y, args.epochs, compile=compile, listeners=listeners)
-    except DivergenceError as error:
-        say(*_log_lines(error.history))
-        raise
-    history = result.history
+    # 4. Training: the seed's loop, one GradientTape step per epoch.
+    say("", f"4. Training: {args.epochs} epochs, full batch, one step per epoch",
+        "   epoch        loss           W           b")
+    history = _path(train_plainly(model, optimizer, x, y, args.epochs), model, x, y)
+    blown_up = _diverged_after(history.loss[:-1])  # the losses the steps saw
+    if blown_up is not None:
+        say(*_log_lines(history, blown_up + 1))
+        raise divergence_error(optimizer, blown_up, largest_eigenvalue(x, y))
     say(*_log_lines(history))
 
     # 5. How good is the result? Against the truth and against the exact answer.
@@ -118,9 +109,9 @@ def run(args):
     # quieter sample moves the line itself towards the truth.
     ls_W, ls_b = least_squares(x, y)
     ls_W = float(ls_W[0])
-    W, b = float(history.W[-1, 0]), float(history.b[-1])
+    W, b = float(history.W[-1]), float(history.b[-1])
     gap = max(abs(W - ls_W), abs(b - ls_b))
-    say("", *_summary_lines(args, W, b, ls_W, ls_b, gap, result.loss))
+    say("", *_summary_lines(args, W, b, ls_W, ls_b, gap, float(history.loss[-1])))
 
     keras_result = None
     if args.keras:
@@ -140,7 +131,7 @@ def run(args):
     paths = _draw(out, x, y, history, args, (ls_W, ls_b))
     say("", "Plots:", *(f"   {path}" for path in paths))
     if args.json:
-        write_json(args.json, _summary(args, result, ls_W, ls_b, bound, keras_result))
+        write_json(args.json, _summary(args, history, ls_W, ls_b, bound, keras_result))
         say(f"Summary: {args.json}")
     return 0
 
@@ -151,10 +142,42 @@ def _loss(model, x, y):
     return float(mean_squared_error(y, model(x)))
 
 
-def _log_lines(history):
-    rows = [f"   {k:5d}  {loss:10.6f}  {W[0]:10.6f}  {b:10.6f}" for k, (loss, W, b) in
-            enumerate(zip(history.loss, history.W, history.b))]
-    return rows
+# Per epoch k (0 = the start): arrays of the loss, W and b before step k; the
+# last row is where training ended, so there are epochs + 1 rows.
+Path = namedtuple("Path", "loss W b")
+
+
+def _path(history, model, x, y):
+    """train_plainly's history, with the state training ended in appended."""
+    import numpy as np
+
+    rows = [(loss, float(W[0]), float(b)) for loss, W, b in history]
+    rows.append((_loss(model, x, y), float(model.W[0]), float(model.b)))
+    return Path(*(np.array(column) for column in zip(*rows)))
+
+
+def _diverged_after(losses):
+    """The epochs run when the loss blew up, or None.
+
+    train_plainly runs every epoch it is asked for. The drivers of
+    `linreg fit` stop a run by the loop's own rule (core/training.judge);
+    replayed here on the losses, it names the same epoch they would.
+    """
+    import tensorflow as tf
+
+    from linreg.core.training import DIVERGED, NO_STALL, LoopState, judge
+
+    carried, unknown_gradient = LoopState(tf.float32).read(), tf.constant(0.0)
+    for loss in tf.constant(losses, tf.float32):
+        carried = judge(carried, loss, unknown_gradient, tol=0.0, patience=NO_STALL)
+        if carried["status"] == DIVERGED:
+            return int(carried["epoch"])
+    return None
+
+
+def _log_lines(history, rows=None):
+    return [f"   {k:5d}  {loss:10.6f}  {W:10.6f}  {b:10.6f}" for k, (loss, W, b) in
+            enumerate(zip(history.loss[:rows], history.W[:rows], history.b[:rows]))]
 
 
 def _summary_lines(args, W, b, ls_W, ls_b, gap, loss):
@@ -188,7 +211,7 @@ def _draw(out, x, y, history, args, optimum):
 
     x1, y_np = x.numpy()[:, 0], y.numpy()
     x64, y64 = x1.astype(np.float64), y_np.astype(np.float64)
-    W_path, b_path = history.W[:, 0], history.b
+    W_path, b_path = history.W, history.b
     paths = [out / PLOTS[name] for name in ("data", "loss", "parameters", "surface")]
     plots.data_and_lines(
         paths[0],
@@ -221,22 +244,20 @@ def _least_squares_loss(x, y, W, b):
     return float(((y - (W * x + b)) ** 2).mean())
 
 
-def _summary(args, result, ls_W, ls_b, bound, keras_result):
-    h = result.history
+def _summary(args, h, ls_W, ls_b, bound, keras_result):
     summary = {
-        "W": float(h.W[-1, 0]),
+        "W": float(h.W[-1]),
         "b": float(h.b[-1]),
-        "loss": result.loss,
+        "loss": float(h.loss[-1]),
         "least_squares": {"W": ls_W, "b": ls_b},
-        "epochs": result.epochs,
-        "history": {"loss": h.loss.tolist(), "W": h.W[:, 0].tolist(), "b": h.b.tolist()},
+        "epochs": len(h.loss) - 1,
+        "history": {"loss": h.loss.tolist(), "W": h.W.tolist(), "b": h.b.tolist()},
         "true": {"W": args.true_w, "b": args.true_b},
         "learning_rate": args.learning_rate,
         "max_stable_learning_rate": bound,
         "samples": args.samples,
         "noise": args.noise,
         "seed": args.seed,
-        "compile": result.compile,
     }
     if keras_result is not None:
         summary["keras"] = keras_result

@@ -9,20 +9,13 @@ beside the closed-form solution. This command only parses flags, calls
 linreg.fit() and writes what was asked for.
 """
 import argparse
-import json
-import os
 import time
 from pathlib import Path
 
 from linreg.cli.flags import int_at_least, non_negative_float, output_dir, output_file, positive_float
 
-# The choices, repeated here so that `--help` needs no TensorFlow; a test
-# checks they match the registry and the engine.
-DTYPES = ("float64", "float32")
-OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
-ENGINES = ("auto", "memory", "moments", "stream")
-COMPILE_CHOICES = ("auto", "none", "function", "xla")
-DEFAULT_EPOCHS = 100_000
+# The choices come from the one registry (plan.py), which needs no TensorFlow.
+from linreg.plan import COMPILE_CHOICES, DEFAULT_EPOCHS, DTYPES, ENGINES, MAX_EPOCHS, MAX_MOMENTS_FEATURES, MISSING, OPTIMIZERS
 
 PLOTS = {"actual": "predicted_vs_actual.png", "residuals": "residuals_vs_fitted.png", "loss": "loss.png"}
 
@@ -34,7 +27,13 @@ def add_arguments(parser):
         metavar="DATA",
         help="a CSV file with a header row, a Parquet file, or a folder or glob ('data/*.parquet') of files of one format",
     )
-    parser.add_argument("--target", required=True, metavar="COL", help="the column to predict")
+    parser.add_argument("--target", metavar="COL", help="the column to predict (required without --formula)")
+    parser.add_argument(
+        "--formula",
+        metavar="'Y ~ A + C(G) + ...'",
+        help="the model as a formula instead of --target, --features and --categorical: 'y ~ x1 + C(g) + "
+        "np.log(x2) + x1:x2' (formulaic's; '- 1' leaves out the intercept); predict designs new rows alike",
+    )
     parser.add_argument(
         "--features", type=feature_list, metavar="A,B,...", help="columns to predict from (default: all others)"
     )
@@ -54,7 +53,7 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--epochs",
-        type=int_at_least(1, maximum=10**15),
+        type=int_at_least(1, maximum=MAX_EPOCHS),
         default=DEFAULT_EPOCHS,
         help=f"most epochs to run (default {DEFAULT_EPOCHS}, at most 1e15)",
     )
@@ -103,9 +102,17 @@ def add_arguments(parser):
     )
     parser.add_argument(
         "--missing",
-        choices=("error", "drop"),
+        choices=MISSING,
         default="error",
         help="a missing value (empty, NA, NaN, null) stops the fit (error, the default) or its row is left out (drop)",
+    )
+    parser.add_argument(
+        "--cov",
+        default="nonrobust",
+        metavar="TYPE",
+        help="the coefficients' covariance: nonrobust (default), HC0, HC1, HC2, HC3 (heteroskedasticity-robust), "
+        "cluster:COL (errors correlated within the groups of column COL) or HAC:LAGS (Newey-West); standard "
+        "errors, tests (z for the robust types), intervals and the F test follow it; engine memory only",
     )
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the fit's results as JSON")
     parser.add_argument("--logdir", type=output_dir, metavar="DIR", help="write TensorBoard scalars as training goes")
@@ -119,7 +126,7 @@ def add_arguments(parser):
         help="memory: the rows in memory; moments: one streamed pass gathers the sufficient statistics "
         "(n, means, cross-products) and training runs on them; stream: every epoch streams the files; "
         "auto (default): memory when the data fits in half the available memory, otherwise moments, "
-        "or stream past 4096 features (coefficients and R², no standard errors)",
+        f"or stream past {MAX_MOMENTS_FEATURES} features (coefficients and R², no standard errors)",
     )
     parser.add_argument(
         "--workers",
@@ -143,8 +150,11 @@ def check(args):
     """Before anything runs: no output may write over the data or another
     output, and the chief (the one process that writes) must be able to
     write each; an unwritable place is found now, not after training."""
+    from linreg.errors import LinregError
     from linreg.io.files import check_apart, check_export, check_output
 
+    if args.target is None and args.formula is None:
+        raise LinregError("name the column to predict with --target COL, or give the model as --formula 'y ~ ...'")
     outputs = {"--json": args.json, "--out": args.out, "--logdir": args.logdir, "--checkpoint": args.checkpoint}
     # The plots are three files of known names: --out may be a folder that
     # holds other things, the data or the JSON among them.
@@ -165,6 +175,14 @@ def launch(args):
 
     if args.engine == "memory":
         raise LinregError("several workers share the data with --engine moments or stream, not memory")
+    if args.formula is not None:
+        from linreg.data.formula import STREAMED
+
+        raise LinregError(STREAMED)
+    if (cov_type := covariance(args.cov)["cov_type"]).lower() != "nonrobust":
+        from linreg.plan import robust_streamed
+
+        raise robust_streamed(cov_type)
 
     return launch_workers(args.argv, args.workers)
 
@@ -174,6 +192,21 @@ def feature_list(text):
     if not all(names):
         raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
     return names
+
+
+def covariance(text):
+    """--cov's TYPE or TYPE:VALUE as fit()'s cov_type and cov_kwds (cluster:COL, HAC:LAGS); fit() checks them."""
+    from linreg.errors import LinregError
+
+    name, colon, value = text.partition(":")
+    if not colon:
+        return {"cov_type": name}
+    keyword = {"cluster": "groups", "hac": "maxlags"}.get(name.lower())
+    if keyword is None:
+        raise LinregError(f"--cov {name} takes no ':{value}'; only cluster:COL and HAC:LAGS name something")
+    if keyword == "maxlags":  # a whole number of lags; anything else is refused by fit() with the text given
+        value = int(value) if value.strip().isdecimal() else value
+    return {"cov_type": name, "cov_kwds": {keyword: value}}
 
 
 def learning_rate(text):
@@ -189,6 +222,7 @@ def run(args):
         args.data,
         args.target,
         features=args.features,
+        formula=args.formula,
         dtype=args.dtype,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -205,6 +239,7 @@ def run(args):
         engine=args.engine,
         batch_rows=args.batch_rows,
         logdir=args.logdir if _is_chief() else None,
+        **covariance(args.cov),
     )
     if not fit.cluster.is_chief:
         return 0  # the same numbers as the chief's, which writes them
@@ -217,7 +252,7 @@ def run(args):
     if args.out is not None:
         draw(args.out, fit)
     if not fit.converged:
-        from linreg.api import NotConvergedError
+        from linreg.results import NotConvergedError
 
         skipped = f"; {args.export} was not written" if args.export is not None else ""
         raise NotConvergedError(f"the fit has NOT converged after {fit.epochs} epochs{skipped}; {fit.advice()}")
@@ -229,12 +264,9 @@ def run(args):
 
 def _is_chief():
     """Whether this process writes the outputs: alone, or the first of several workers (engine/cluster.py)."""
-    if os.environ.get("TF_CONFIG") is None:
-        return True
-    try:
-        return int(json.loads(os.environ["TF_CONFIG"])["task"]["index"]) == 0
-    except (ValueError, KeyError, TypeError):
-        return True  # linreg.fit() reports what is wrong with it
+    from linreg.engine.cluster import read_config
+
+    return read_config().rank == 0
 
 
 def draw(out, fit):
@@ -242,7 +274,7 @@ def draw(out, fit):
     from linreg.io.files import make_dir
 
     out = make_dir(out)
-    plots.loss_per_epoch(out / PLOTS["loss"], fit.history["loss"])
+    plots.loss_per_epoch(out / PLOTS["loss"], fit.history["loss"], rounds=fit.history["round"])
     if fit.table.x is None:
         return  # streamed: the rows were never held, so there is nothing to scatter
     fitted = fit.predict(fit.table.x)

@@ -1,16 +1,17 @@
 """Time from a file on disk to coefficients, here and in other systems, side by side.
 
     linreg bench --fit [--quick] [--large] [--systems A,B,...] [--data-dir DIR]
-                       [--json PATH] [--out DIR]
+                       [--warm-calls N] [--json PATH] [--out DIR]
 
 For every case (N rows, d features, CSV or Parquet) one file is fitted by
 ordinary least squares with an intercept, each run in a FRESH process, so
 that starting Python, the imports, reading the file and solving are all in
 the figure, and the memory is that process tree's alone:
 
-  linreg memory, linreg moments, linreg stream
+  linreg auto, linreg memory, linreg moments, linreg stream
                     `linreg fit FILE --target y --engine ENGINE --json OUT --quiet`
-                    with 1 worker; "2w" runs add `--workers 2`
+                    with 1 worker ("auto" is the default engine); "2w" runs add
+                    `--workers 2`
   linreg moments pinned, linreg moments pinned 2w
                     the same with LINREG_PIN_CORES=1 (each worker on its own core,
                     one thread each): 1 against 2 workers is the scaling figure
@@ -26,6 +27,15 @@ the figure, and the memory is that process tree's alone:
                     standardization=True, which without regularization leaves
                     the solution as it is); Spark's own time from session-ready
                     to coefficients is a second figure
+
+Warm, beside that: the time a user who has fitted before in the same
+process waits, as in a notebook's second cell. linreg auto and linreg
+moments (`linreg.fit(FILE, target="y")` with its default engine and with
+engine="moments") and every peer run in ONE fresh process per case, where
+each first fits a small file of the same width and format, untimed (the
+imports, Spark's session, TensorFlow's tracing), and then the case's file
+--warm-calls times, the systems taking turns; each call is timed from the
+call to the coefficients, and the figure is the median of the calls.
 
 For each run: the wall time from launch to exit; the peak resident memory of
 the whole process tree (psutil, every 50 ms: RSS summed over the process and
@@ -57,8 +67,8 @@ the file and the run fit in memory together).
 
 The table goes to stdout as markdown (rows: cases; columns: systems; cells:
 "seconds (peak GiB)"; then the best linreg engine's time over the best
-peer's, among runs that met the target), with the accuracy, the targets and
-the 1 -> 2 worker scaling below it; --out gets it as fitbench.md and the plot
+peer's, among runs that met the target), then cold against warm, with the
+accuracy, the targets and the 1 -> 2 worker scaling below them; --out gets it as fitbench.md and the plot
 as fitbench.png, --json every figure (rewritten after each case). The machine
 is shared: the load average before each run is recorded beside it. Nothing
 here is a test: speed, memory and accuracy are measured, never asserted.
@@ -80,6 +90,7 @@ DEFAULT_DATA_DIR = Path("outputs") / "bench-data"
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_STREAM_TIMEOUT = 900.0
 DEFAULT_STREAM_MAX_N = 10**7
+DEFAULT_WARM_CALLS = 3
 
 
 def system_list(text):
@@ -149,6 +160,14 @@ def add_arguments(parser):
         help="run only these of the cases chosen by --quick/--large, e.g. 1e6:8:csv,1e7:64:parquet",
     )
     group.add_argument(
+        "--warm-calls",
+        type=int_at_least(0),
+        default=DEFAULT_WARM_CALLS,
+        metavar="N",
+        help=f"timed calls of each system in the warm process, after its untimed one (default {DEFAULT_WARM_CALLS}; "
+        "0: no warm figures)",
+    )
+    group.add_argument(
         "--memory-cap",
         type=positive_float,
         metavar="GIB",
@@ -167,6 +186,7 @@ def run(args):
         "stream_max_n": args.stream_max_n,
         "memory_cap_bytes": int(args.memory_cap * 2**30) if args.memory_cap else None,
         "repeats": args.repeats or 1,
+        "warm_calls": args.warm_calls,
         "only": sorted(args.cases) if args.cases else None,
     }
     files.make_dir(args.out)

@@ -7,7 +7,10 @@ Every rule is one class with the same four parts:
     `tuned(largest, smallest)`: a learning rate (and more) that provably
         converges, from the extreme eigenvalues λ of the loss's Hessian;
     `stable_rate(largest)`: the learning rate above which it diverges.
-A new rule is one more class and one line in REGISTRY.
+A new rule is one more class and one line in REGISTRY. The rules, in the
+order below: plain descent ("gd"), heavy-ball momentum ("momentum"),
+Nesterov momentum tuned from κ ("nesterov"), Nesterov with restarts for when
+λ_min is not known ("nesterov-restart") and conjugate gradients ("cg").
 
 Why the eigenvalues decide everything: the loss is a quadratic bowl, so
 descent acts on each eigen-direction of its Hessian on its own. With rate r,
@@ -37,8 +40,9 @@ class GradientDescent(tf.Module):
     @staticmethod
     def tuned(largest, smallest):
         # Half the divergence limit: the steepest direction lands in one step
-        # and never oscillates, and a λ_max estimated a little low (power
-        # iteration approaches it from below) still leaves a factor-2 margin.
+        # and never oscillates, and a λ_max estimated a little low (over
+        # files too wide for xᵀx, Lanczos approaches it from below) still
+        # leaves a factor-2 margin.
         return {"learning_rate": 1.0 / largest}
 
     def stable_rate(self, largest):
@@ -180,8 +184,13 @@ class ConjugateGradients(GradientDescent):
         return math.inf  # an exact line search never overshoots
 
 
-REGISTRY = {"gd": GradientDescent, "momentum": Momentum, "nesterov": Nesterov, "cg": ConjugateGradients}
-
+REGISTRY = {
+    "gd": GradientDescent,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "nesterov-restart": RestartedNesterov,
+    "cg": ConjugateGradients,
+}
 
 
 class ProximalGradient(GradientDescent):

@@ -82,7 +82,7 @@ class Moments:
 
     @classmethod
     def of(cls, x, y, w=None, diagonal=False):
-        """The statistics of one batch: centred on its own mean, then one matrix
+        """The statistics of one batch: centred on its own mean (two passes), then one matrix
         product (or, diagonal, one sum of squares per column: O(rows·d), not O(rows·d²))."""
         width = x.shape[1] + 1
         if len(y) == 0:
@@ -107,6 +107,16 @@ class Moments:
                 mean = np.append(columns @ w, y @ w) / weight
             xc = columns - mean[:-1, None]
             yc = y - mean[-1]
+            # A second pass over the centred values: the mean summed in float64
+            # is off by about ε·|mean|, which is most of the spread of a column
+            # whose mean is 1e13 times its spread. The mean of the centred
+            # values is that error, measured on numbers of the spread's size.
+            if w is None:
+                error = np.append(xc.mean(axis=1), yc.mean())
+            else:
+                error = np.append(xc @ w, yc @ w) / weight
+            mean = mean + error
+            xc, yc = xc - error[:-1, None], yc - error[-1]
             xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
             if diagonal:
                 C = np.append(np.einsum("ij,ij->i", xw, xc), yw @ yc)
@@ -229,14 +239,14 @@ def _factor(S):
 # How far a standardized column may lie from the span of the others before it
 # counts as an exact combination of them. From the statistics the distance is
 # known to about √ε ≈ 1e-8 only (the cross-products square every number), so
-# the threshold sits above that; data/table.py, which keeps the rows, resolves
+# the threshold sits above that; data/design.py, which keeps the rows, resolves
 # far closer (1e-12).
 COMBINATION_TOLERANCE = 1e-7
 
 
 def problem(moments, features, target, intercept=True, weighted=False, source="the data"):
     """The Standardized problem (data/scaling.py) the statistics stand for, with
-    pseudo-rows as its x and y, after the checks data/table.py makes on rows.
+    pseudo-rows as its x and y, after the checks data/design.py makes on rows.
 
     From diagonal statistics (too many features for the cross-products) it
     has no rows at all: its means and scales say how to standardize each

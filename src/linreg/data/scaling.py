@@ -4,7 +4,11 @@ Both keep the model, the loss and the step as they are and change only the
 coordinates they work in; the coefficients are mapped back afterwards.
 
 standardize:   every column to mean 0 and standard deviation 1, so that one
-               learning rate suits every coefficient;
+               learning rate suits every coefficient (the one definition,
+               `to_standardized` and its inverse `from_standardized`, used
+               for rows in memory, for batches read from files, and inside
+               an exported model's graph; data/moments.py finds the same
+               means and spreads from streamed statistics);
 orthogonalize: the standardized columns made orthogonal (QR), so that the
                bowl becomes perfectly round and one step of plain descent
                lands at its bottom, whatever the correlations.
@@ -13,6 +17,17 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+
+def to_standardized(values, mean, scale):
+    """Values in the standardized coordinates. Plain arithmetic, so numpy
+    arrays of any float type and TensorFlow tensors alike."""
+    return (values - mean) / scale
+
+
+def from_standardized(values, mean, scale):
+    """The inverse: standardized values back in the original units."""
+    return values * scale + mean
 
 
 @dataclass
@@ -59,6 +74,14 @@ class Standardized:
         weighted centring instead: at the minimum b = 0 in these coordinates."""
         return self.intercept and not self.weighted
 
+    def transform(self, x, y, weights=None):
+        """New rows of the original data (batches read from files) in these
+        coordinates, as `standardize` put the rows it was given: columns
+        centred and scaled, and, when the problem is weighted, every row
+        times √(w/mean w). The rows keep their number type."""
+        x, y = to_standardized(x, self.x_mean, self.x_scale), to_standardized(y, self.y_mean, self.y_scale)
+        return _weighted(x, y, weights / self.weight_mean) if self.weighted else (x, y)
+
     def coefficients(self, W, b):
         """Standardized-space (W, b) in the original units, float64.
 
@@ -104,13 +127,20 @@ def standardize(x, y, intercept=True, weights=None):
     u = None if weights is None else np.asarray(weights, np.float64) / np.mean(weights)
     x_mean, x_scale, x_s = _standardize_columns(x, first_column=1, centre=intercept, weights=u)
     y_mean, y_scale, y_s = _standardize_columns(y[:, None], first_column=0, centre=intercept, weights=u)
+    y_s = y_s[:, 0]
     if u is not None:
-        root = np.sqrt(u)
-        x_s, y_s = x_s * root[:, None], y_s * root[:, None]
+        x_s, y_s = _weighted(x_s, y_s, u)
     return Standardized(
-        x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s[:, 0], intercept,
+        x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s, intercept,
         1.0 if weights is None else float(np.mean(weights)), weights is not None,
     )  # fmt: skip
+
+
+def _weighted(x, y, u):
+    """Rows times √u (u = w/mean w): the plain mean squared error of these
+    rows is the weighted one of the original rows."""
+    root = np.sqrt(u)
+    return x * root[:, None], y * root
 
 
 class ScaleError(ValueError):

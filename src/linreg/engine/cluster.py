@@ -36,9 +36,7 @@ signal handler, so a watchdog thread (`Watchdog`) ends the process itself
 when one outlasts its bound by MARGIN_SECONDS, or goes on after SIGINT or
 SIGTERM. Either way the user sees one line naming the worker that was lost.
 """
-import _thread
 import contextlib
-import functools
 import json
 import os
 import re
@@ -51,6 +49,7 @@ from typing import NamedTuple
 import numpy as np
 
 from linreg.engine.signals import SIGNALS
+from linreg.engine.watchdog import watchdog
 from linreg.errors import LinregError
 
 JOIN_SECONDS = 20.0  # for every worker to be there, from this worker's start,
@@ -60,21 +59,18 @@ HEARTBEAT_SECONDS = 10.0  # without a heartbeat, a worker is lost
 COLLECTIVE_TIMEOUT = 20.0  # seconds; a batch takes well under one
 CHECK_IN_SECONDS = 1.0  # of reading between two check-ins with the other workers (`lockstep`)
 # The watchdog's patience beyond TensorFlow's own bounds, which normally end a
-# wait first with a proper exception; and after a signal, how long a wait may
-# still go on (a collective between live workers takes milliseconds).
-MARGIN_SECONDS, SIGNAL_GRACE = 3.0, 2.0
+# wait first with a proper exception (engine/watchdog.py).
+MARGIN_SECONDS = 3.0
 PROBE_SECONDS = 1.0  # to connect to a peer's port, to see whether it is there
 MEET_POLL_SECONDS = 0.1  # between two looks for the workers not yet there (`Cluster._meet`)
-TICK_SECONDS = 0.25  # between two looks of the watchdog
 
 
 class WorkerFailed(LinregError):
     """Another worker died or cannot be reached (exit code 1)."""
 
     exit_code = 1
-    # TensorFlow's collective runtime cannot be torn down cleanly once a peer
-    # is gone (its pools print tracebacks at interpreter exit): the command
-    # line leaves at once after its one line.
+    # TensorFlow's collectives cannot be torn down cleanly once a peer is gone (their
+    # pools print tracebacks at exit): the command line leaves at once after its line.
     leave_at_once = True
 
 
@@ -126,13 +122,11 @@ class Cluster(Single):
         self.gather([0.0])
 
     def _meet(self):
-        """Wait until every worker has started, here in Python, before
-        TensorFlow's join: that join holds the interpreter lock until the whole
-        group has registered, and meanwhile neither a signal handler nor the
-        watchdog can run. So the workers meet first. Each worker but 0 holds
-        its own port open, which tells worker 0 that it is there; worker 0
-        joins once all of them are, and they follow as soon as its server
-        answers. Then TensorFlow's join takes a moment."""
+        """Wait here, in Python, until every worker has started: TensorFlow's
+        join holds the interpreter lock until the whole group has registered,
+        so neither a signal handler nor the watchdog could run meanwhile. Each
+        worker but 0 holds its own port open, which tells worker 0 it is there;
+        worker 0 joins once all are, and they follow when its server answers."""
         started = watchdog().started
         deadline = max(started + JOIN_SECONDS, time.monotonic() + JOIN_AT_LEAST)
         with _own_port(self.workers[self.rank], self.rank, listen=not self.is_chief):
@@ -145,6 +139,8 @@ class Cluster(Single):
 
     def gather(self, vector):
         """Every worker's `vector` (the same length on all), as rows in rank order, bit for bit."""
+        # Not an import statement here: run while the strategy's pool threads
+        # are in a collective, it kept the watchdog from ever running again.
         tf = self._tf
         vector = np.asarray(vector, np.float64)
         rows = np.zeros((self.size, len(vector)))
@@ -218,11 +214,9 @@ def _address(text):
 
 def _answers(address):
     """Whether a worker's port accepts a connection now (its server is up)."""
-    try:
-        socket.create_connection(_address(address), timeout=PROBE_SECONDS).close()
+    with contextlib.suppress(OSError), socket.create_connection(_address(address), timeout=PROBE_SECONDS):
         return True
-    except OSError:
-        return False
+    return False
 
 
 def _own_port(address, rank, listen):
@@ -325,83 +319,6 @@ def pin(rank):
 
     pyarrow.set_cpu_count(1)
     pyarrow.set_io_thread_count(1)
-    try:
+    with contextlib.suppress(RuntimeError):  # TensorFlow already started its pools
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # TensorFlow already started its pools
-
-
-@functools.cache
-def watchdog():
-    """This process's Watchdog, started on first use: the command line starts
-    it first thing in a worker, so that its start is the worker's (`_meet`'s
-    deadline counts from it)."""
-    dog = Watchdog()
-    dog.start()
-    return dog
-
-
-class Watchdog(threading.Thread):
-    """Ends this process when its main thread is stuck in a collective, and
-    hands it SIGINT and SIGTERM.
-
-    The main thread marks each collective with `waiting(seconds, lost)`. When
-    one lasts longer than `seconds`, or SIGINT or SIGTERM has come and one goes
-    on SIGNAL_GRACE seconds after both, this thread prints the one `error:`
-    line (`lost()`, or "interrupted") and leaves with os._exit: nothing else
-    ends a thread stuck in C++.
-
-    Signals. TensorFlow's join installs a SIGTERM handler of its own that
-    swallows the signal, and holds the interpreter lock while it waits. So the
-    command line blocks SIGINT and SIGTERM in a worker before any thread
-    starts (every thread inherits that), and this thread alone takes them,
-    with sigtimedwait, and passes each on to the main thread's Python handler
-    (_thread.interrupt_main), which runs as soon as the main thread runs
-    Python again. Where they are not blocked (linreg.fit() in a program of
-    one's own) the watchdog keeps the deadlines only."""
-
-    def __init__(self):
-        super().__init__(name="linreg-watchdog", daemon=True)
-        self.started = time.monotonic()
-        self.takes_signals = set(SIGNALS) <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
-        self.lock = threading.Lock()
-        self.wait = None  # (since, deadline, lost) of the main thread's collective
-        self.signal = None  # (number, when) of the first SIGINT or SIGTERM
-
-    @contextlib.contextmanager
-    def waiting(self, seconds, lost):
-        now = time.monotonic()
-        with self.lock:
-            self.wait = (now, now + seconds, lost)
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.wait = None
-
-    def run(self):
-        while True:
-            if not self.takes_signals:
-                time.sleep(TICK_SECONDS)
-            elif (caught := signal.sigtimedwait(SIGNALS, TICK_SECONDS)) is not None:
-                if signal.getsignal(caught.si_signo) is not signal.SIG_IGN:  # `nohup` and the like
-                    self.signal = self.signal or (caught.si_signo, time.monotonic())
-                    _thread.interrupt_main(caught.si_signo)
-            with self.lock:
-                self._check()
-
-    def _check(self):
-        if self.wait is None:
-            return
-        now = time.monotonic()
-        since, deadline, lost = self.wait
-        if self.signal is not None and now >= max(since, self.signal[1]) + SIGNAL_GRACE:
-            _leave("interrupted", 128 + self.signal[0])
-        if now >= deadline:
-            _leave(lost(), WorkerFailed.exit_code)
-
-
-def _leave(message, code):
-    os.write(2, f"error: {message}\n".encode())
-    os._exit(code)

@@ -15,12 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from linreg.core.step import loss_and_gradients
-from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk, stalled
+from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk
 from linreg.engine import signals
 from linreg.errors import DivergenceError, LinregError
+from linreg.plan import COMPILE_CHOICES  # the registry: "auto" and the modes below
 
-COMPILE_MODES = ("none", "function", "xla")
-COMPILE_CHOICES = ("auto",) + COMPILE_MODES
+COMPILE_MODES = COMPILE_CHOICES[1:]
 
 _DRIVERS = {
     "none": run_chunk,
@@ -106,23 +106,35 @@ def chunk_epochs(mode, n_examples, n_features):
 
 @dataclass
 class History:
-    """Per epoch k (0 = the start): loss, gradient norm, W and b before step k.
+    """A row per step k: the loss and gradient norm the step saw, and W and b
+    before it; `round` says which training run took it (0: the first, k:
+    refinement round k, engine/solve.py). A driver's History ends with one
+    more row, the state training ended in, with no step after it."""
 
-    The last entry is the state training ended in, so there are
-    epochs + 1 entries."""
+    loss: np.ndarray  # [k]
+    gradient_norm: np.ndarray  # [k]
+    W: np.ndarray  # [k, d]
+    b: np.ndarray  # [k]
+    round: np.ndarray = None  # [k]; None: all 0
 
-    loss: np.ndarray  # [k+1]
-    gradient_norm: np.ndarray  # [k+1]
-    W: np.ndarray  # [k+1, d]
-    b: np.ndarray  # [k+1]
+    def __post_init__(self):
+        if self.round is None:
+            self.round = np.zeros(len(self.loss), np.int64)
 
     @staticmethod
     def join(parts):
         """One History from consecutive pieces (copied once, not per chunk)."""
-        return History(*(np.concatenate(column) for column in zip(*(part.arrays() for part in parts))))
+        return History(*(np.concatenate(column) for column in zip(*(part.columns() for part in parts))))
 
     def arrays(self):
+        """What a checkpoint saves: the first run's columns (its rounds are all 0)."""
         return self.loss, self.gradient_norm, self.W, self.b
+
+    def columns(self):
+        return (*self.arrays(), self.round)
+
+    def __getitem__(self, rows):
+        return History(*(column[rows] for column in self.columns()))
 
     def __len__(self):
         return len(self.loss)
@@ -159,15 +171,16 @@ class Listener:
 DEFAULT_PATIENCE = 1000
 
 
-def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), state=None, checkpoints=None,
+def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(), checkpoints=None,
           patience=DEFAULT_PATIENCE):
     """Train `model` in place on (x, y) with `optimizer`; return a TrainResult.
 
     Runs chunks of epochs until the loop's state says converged or diverged,
     or `epochs` have run (counted from the start of training, resumed or
-    not). With `checkpoints` (engine.checkpoint.Checkpoints), state and
-    history are restored from the latest checkpoint first, and saved every
-    few seconds and at the end. SIGINT and SIGTERM stop training after the
+    not); the rules are core/training.py's `judge`, with `patience` epochs
+    for the stall rule. With `checkpoints` (engine.checkpoint.Checkpoints),
+    state and history are restored from the latest checkpoint first, and
+    saved every few seconds and at the end. SIGINT and SIGTERM stop training after the
     current chunk: state is saved and Interrupted is raised.
 
     Raises DivergenceError (exit code 3) when the loss blows up; its message
@@ -185,24 +198,29 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     tol_ = tf.constant(tol, dtype)
     step = _DRIVERS[mode]
 
-    def run(state):
-        # Chunks end at multiples of `chunk`, also after a resume from a run
-        # stopped by its cap: a stall is judged at a chunk's end, so the
-        # continued run stops at the epoch an uninterrupted one does.
-        end = min(epochs, (int(state.epoch) // chunk + 1) * chunk)
-        return step(model, optimizer, state, x, y, tol_, tf.constant(end, tf.int64), chunk)
+    end = tf.constant(epochs, tf.int64)
 
-    return loop(model, optimizer, run, lambda: _MEASURES[mode](model, x, y), lambda epoch: divergence_error(x, y, optimizer, epoch),
-                epochs, mode, listeners, state, checkpoints, patience)
+    def run(state, patience):
+        return step(model, optimizer, state, x, y, tol_, end, chunk, patience)
+
+    def diverged(epoch):
+        from linreg.analysis.curvature import largest_eigenvalue
+
+        return divergence_error(optimizer, epoch, largest_eigenvalue(x, y))
+
+    return loop(model, optimizer, run, lambda: _MEASURES[mode](model, x, y), diverged, epochs, mode, listeners,
+                checkpoints, patience)
 
 
-def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), state=None, checkpoints=None,
+def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), checkpoints=None,
          patience=DEFAULT_PATIENCE):
-    """The driver's loop around any way of running epochs: `run(state)` runs
-    some and returns their history arrays and count; `measure()` gives the loss
-    and gradient norm where training ended; `diverged(epoch)` the error to raise."""
+    """The driver's loop around any way of running epochs: `run(state,
+    patience)` runs some, judging each (core/training.py's `judge`), and
+    returns their history arrays and count; `measure()` gives the loss and
+    gradient norm where training ended; `diverged(epoch)` the error to raise."""
     dtype, d = model.W.dtype, int(model.W.shape[0])
-    state = _state_for(model) if state is None else state
+    state = _state_for(model)
+    patience = tf.constant(patience, tf.int32)
     parts = []  # the history, a piece per chunk, joined when needed
     if checkpoints is not None:
         restored = checkpoints.restore(model, optimizer, state, mode)
@@ -211,10 +229,8 @@ def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), s
         listener.started(int(state.epoch), optimizer)
     with signals.deferred() as caught:
         while int(state.status) == RUNNING and int(state.epoch) < epochs:
-            arrays, count = run(state)
+            arrays, count = run(state, patience)
             new = History(*(np.asarray(a)[: int(count)] for a in arrays))
-            if int(state.status) == RUNNING and stalled(state, new.loss, new.gradient_norm, patience):
-                state.status.assign(STALLED)
             parts.append(new)
             for listener in listeners:
                 listener.chunk(int(state.epoch), new, float(state.first_gradient_norm))
@@ -241,13 +257,15 @@ def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), s
     return TrainResult(result_history, epochs_run, status in (CONVERGED, STALLED), mode, status == STALLED)
 
 
-def divergence_error(x, y, optimizer, epoch):
-    """The DivergenceError for a run that blew up: what happened, the rate
-    above which this optimizer diverges on this data, and a rate to try."""
-    from linreg.analysis.curvature import largest_eigenvalue
-
+def divergence_error(optimizer, epoch, largest=None):
+    """The DivergenceError for a run that blew up at `epoch`: what happened
+    and a rate to try. With `largest`, the Hessian's largest eigenvalue, it
+    also gives the rate above which this optimizer diverges on this data."""
     rate = float(optimizer.learning_rate)
-    bound = optimizer.stable_rate(largest_eigenvalue(x, y))
+    if largest is None:
+        return DivergenceError(f"training diverged at epoch {epoch} with learning rate {rate:g}; "
+                               f"try --learning-rate {rate / 2:.3g}")
+    bound = optimizer.stable_rate(largest)
     limit = "the largest rate at which this optimizer converges on this data (from the largest eigenvalue of the loss's Hessian)"
     if rate > bound:
         why = f"learning rate {rate:g} is above {bound:.4g}, {limit}"

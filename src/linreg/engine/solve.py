@@ -17,10 +17,8 @@ import numpy as np
 from linreg.analysis.precision import EXTENDED
 from linreg.core import optimizers
 from linreg.core.model import LinearModel
-from linreg.core.step import train_step
+from linreg.core.step import loss_and_gradients, update
 from linreg.engine import driver
-
-METHODS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
 
 # Every direction of the orthogonalized bowl has curvature 2: a step of 1/2 lands.
 LANDING_RATE = 0.5
@@ -64,11 +62,6 @@ def make(name, model, largest=None, smallest=None, learning_rate="auto", **extra
 STALL_FAR = 0.1
 
 
-def resolve(method):
-    """"auto" means orthogonal; anything else is the optimizer of that name."""
-    return "orthogonal" if method == "auto" else method
-
-
 def patience_for(condition_number):
     root = math.sqrt(condition_number) if math.isfinite(condition_number) else math.inf
     return int(min(max(10 * root, MIN_PATIENCE), MAX_PATIENCE))
@@ -78,13 +71,38 @@ def patience_for(condition_number):
 class Solution:
     W: np.ndarray  # standardized-space weights, float64
     b: float
-    result: driver.TrainResult  # epochs: over every round
+    result: driver.TrainResult  # epochs and history: over every round, W in the standardized space
     optimizer: object  # the rule that trained (its learning rate, its bound)
     method: str
     rounds: int  # training runs: 1, plus refinements
-    history_W: object  # maps the history's W rows to standardized-space W
+    first_converged: bool = False  # (orthogonal) the first run converged, so refinement rounds could follow
     refined: bool = False  # the refinement ran until its rounds stopped shrinking
     correction: tuple = (0.0, 0.0)  # (W, b): the change the last refinement round made
+
+    @property
+    def name(self):
+        """What trained, as a report names it: the rule that ran, which for
+        nesterov without λ_min is the restarted one (`make`)."""
+        if self.method == "orthogonal":
+            return "orthogonal + refinement" if self.rounds > 1 else "orthogonal"
+        return RULE_NAMES.get(type(self.optimizer), self.method)
+
+
+RULE_NAMES = {optimizers.RestartedNesterov: "nesterov with restarts"}
+
+
+def stalled_far(result, condition_number):
+    """`result`, not converged if it stalled far from the minimum.
+
+    A stall is convergence only near the minimum. The weights are within
+    κ(H)·(relative gradient) of it (relative), so when that bound is not
+    small the floor was reached far from the answer: plain descent on
+    κ(H) = 1e18 makes no measurable progress per epoch long before it
+    arrives. (κ unknown: the stall is taken as it is.)"""
+    norms = result.history.gradient_norm
+    if result.stalled and condition_number * float(norms[-1] / norms[0]) > STALL_FAR:
+        return replace(result, converged=False)
+    return result
 
 
 def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints):
@@ -105,40 +123,49 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
     patience = MIN_PATIENCE if name == "cg" else patience_for(curvature.condition_number)
     result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                           checkpoints=checkpoints, patience=patience)
-    # A stall is convergence only near the minimum. The weights are within
-    # κ(H)·(relative gradient) of it (relative), so when that bound is not
-    # small the floor was reached far from the answer: plain descent on
-    # κ(H) = 1e18 makes no measurable progress per epoch long before it arrives.
-    norms = result.history.gradient_norm
-    if result.stalled and curvature.condition_number * float(norms[-1] / norms[0]) > STALL_FAR:
-        result = replace(result, converged=False)
-    W = model.W.numpy().astype(np.float64)
-    return Solution(W, float(model.b.numpy()), result, rule, name, 1, lambda rows: rows)
+    result = stalled_far(result, curvature.condition_number)
+    return Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, name, 1)
 
 
 def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints, data=None):
     """data: the (x, y, weights) that `scaled` standardizes, for the refinement's
-    extended-precision residuals (None: streamed statistics, used as they are)."""
+    extended-precision residuals (None: streamed statistics, used as they are).
+
+    `epochs` caps the whole run: the first run's epochs and the refinement's
+    rounds, a step each. A refinement the cap stops is not converged."""
     d = scaled.x.shape[1]
     model = LinearModel(d, dtype=dtype, intercept=scaled.train_intercept)
     rule = optimizers.GradientDescent(model, LANDING_RATE if learning_rate == "auto" else learning_rate)
     # A few epochs suffice, so compiling would not pay (driver.resolve_compile).
     compile = driver.resolve_compile(compile, len(scaled.y), d, epochs=10)
-    first = driver.train(model, rule, ortho.q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
+    q = _tensor(ortho.q, dtype)  # one copy of the N x d factor for the first run and every round
+    first = driver.train(model, rule, q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                          checkpoints=checkpoints, patience=ORTHOGONAL_PATIENCE)
+    # The history's W from the orthogonalized coordinates φ to the standardized ones.
+    history = replace(first.history, W=ortho.weights(first.history.W.astype(np.float64).T).T)
     W, b = ortho.weights(model.W.numpy()), float(model.b.numpy())
-    rounds, correction, refined = 0, (0.0, 0.0), False
+    result, rounds, correction = replace(first, history=history, converged=False), 0, (0.0, 0.0)
     if first.converged:
-        W, b, rounds, correction, refined = refine(model, scaled, ortho, Extended(scaled, *(data or ())), W, b)
-    result = replace(first, epochs=first.epochs + rounds, converged=refined)
-    return Solution(W, b, result, rule, "orthogonal", 1 + rounds, lambda rows: ortho.weights(np.asarray(rows).T).T,
-                    refined, correction)
+        W, b, rows, correction, refined = refine(model, scaled, ortho, Extended(scaled, *(data or ())), W, b,
+                                                 epochs - first.epochs, q)
+        rounds = len(rows) - 1  # the last row is where the refinement ended, not a step
+        steps = driver.History.join([history[:-1], rows])
+        result = replace(first, history=steps, epochs=first.epochs + rounds, converged=refined)
+    return Solution(W, b, result, rule, "orthogonal", 1 + rounds, first_converged=first.converged,
+                    refined=result.converged, correction=correction)
 
 
-def refine(model, scaled, ortho, data, W, b):
-    """Rounds of refinement on `data` (Extended); returns W, b, the rounds run,
-    the last one's correction (W, b) and whether they stopped shrinking (not
-    hit the cap).
+def refine(model, scaled, ortho, data, W, b, max_rounds=MAX_REFINEMENTS, q=None):
+    """At most `max_rounds` rounds of refinement on `data` (Extended); returns
+    W, b, the History of the rounds (a row per round's step, and one for
+    where they ended), the last one's correction (W, b) and whether they
+    stopped shrinking (not hit a cap).
+
+    A row holds W and b before the round's step, the norm of the gradient
+    that step saw (of the loss on f, in the training dtype) and, as loss,
+    the mean square of y − (x·W + b) = f + r̂ in extended precision: the
+    least-squares problem's own loss, where the first run's rows have it in
+    the training dtype.
 
     The weights carry the rounding of the training dtype, of the QR and of the
     triangular solve. Training the same model on the residual y − (x·W + b)
@@ -163,15 +190,21 @@ def refine(model, scaled, ortho, data, W, b):
     from scipy.linalg import solve_triangular
 
     n, dtype = len(scaled.y), model.W.dtype
-    q = _tensor(ortho.q, dtype)
+    q = _tensor(ortho.q, dtype) if q is None else q
     landing = optimizers.GradientDescent(model, LANDING_RATE)
     W, b, r_hat = W.astype(EXTENDED), EXTENDED(b), np.zeros(n, EXTENDED)
-    previous, last = (math.inf, math.inf), (np.zeros(len(W)), 0.0)
-    for rounds in range(1, MAX_REFINEMENTS + 1):
+    previous, last, rows = (math.inf, math.inf), (np.zeros(len(W)), 0.0), []
+    cap = min(max_rounds, MAX_REFINEMENTS)
+    for rounds in range(1, cap + 2):
         f, gradient = data.unexplained(W, b, r_hat)
         model.W.assign(np.zeros(model.W.shape, dtype.as_numpy_dtype))
         model.b.assign(np.zeros((), dtype.as_numpy_dtype))
-        train_step(model, landing, q, _tensor(f, dtype))
+        _, gradients = loss_and_gradients(model, q, _tensor(f, dtype))
+        norm = math.sqrt(sum(float(np.sum(np.square(g))) for g in gradients))
+        rows.append((float(np.mean(np.square(f + r_hat))), norm, W.astype(np.float64), float(b)))
+        if rounds > cap:
+            break  # stopped by a cap: the state it left, measured, no step
+        update(model, landing, gradients)
         phi = model.W.numpy().astype(np.float64) + solve_triangular(ortho.R, gradient, trans="T") / math.sqrt(n)
         beta = float(model.b.numpy()) + (float(np.mean(r_hat)) if scaled.train_intercept else 0.0)
         fitted, last = ortho.q @ phi + beta, (ortho.weights(phi), beta)
@@ -182,10 +215,19 @@ def refine(model, scaled, ortho, data, W, b):
                  float(np.linalg.norm(last[0]) / max(np.linalg.norm(W), np.finfo(np.float64).tiny)))
         if not any(size < before / 2 for size, before in zip(sizes, previous)):
             # No longer shrinking: the round moved only rounding, so it is left
-            # out, and what it would have moved says how far that goes.
-            return W.astype(np.float64), float(b), rounds, last, True
+            # out, and what it would have moved says how far that goes. Where
+            # the rounds ended is where this one started.
+            return W.astype(np.float64), float(b), _rounds_history(rows + rows[-1:]), last, True
         W, b, r_hat, previous = W + last[0], b + EXTENDED(beta), r_hat + change, sizes
-    return W.astype(np.float64), float(b), MAX_REFINEMENTS, last, False
+    return W.astype(np.float64), float(b), _rounds_history(rows), last, False
+
+
+def _rounds_history(rows):
+    """The History of the refinement's rows (loss, gradient norm, W, b): round
+    k's step in row k - 1, and last where the rounds ended, labelled with the
+    last round (0 if none ran)."""
+    loss, norm, W, b = (np.array(column) for column in zip(*rows))
+    return driver.History(loss, norm, W, b, np.minimum(np.arange(1, len(rows) + 1), len(rows) - 1))
 
 
 def _tensor(values, dtype):

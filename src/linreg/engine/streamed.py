@@ -14,7 +14,7 @@
              the Lanczos method: a few dozen passes, each a Hessian-vector
              product summed over the batches (`largest_curvature`).
 
-Both read batch after batch (data/stream.py), never the whole data, and both
+Both read batch after batch (data/read.py), never the whole data, and both
 work across workers (engine/cluster.py): each reads its shard and the workers
 combine their sums through a gather, in rank order.
 """
@@ -23,14 +23,9 @@ import tensorflow as tf
 
 from linreg.core.step import loss_and_gradients, update
 from linreg.core.training import judge
-from linreg.data import stream
+from linreg.data import read
 from linreg.data.moments import Moments, merge_all
-from linreg.errors import DivergenceError
-
-# Past this many features the statistics ((d + 1)² numbers per worker, and a
-# (d + 1)² matrix product per batch) cost more than the stream engine's epochs;
-# Spark's normal solver stops at the same number.
-MAX_MOMENTS_FEATURES = 4096
+from linreg.engine.driver import divergence_error
 
 
 def shard_moments(source, target, features, weights, missing, shard, shards, cluster=None, batch_rows=None,
@@ -40,7 +35,7 @@ def shard_moments(source, target, features, weights, missing, shard, shards, clu
     from threadpoolctl import threadpool_limits
 
     total, dropped = Moments.empty(len(features) + 1, diagonal), 0
-    batches = stream.batches(source, target, features, weights, missing, shard=shard, shards=shards, batch_rows=batch_rows)
+    batches = read.batches(source, target, features, weights, missing, shard=shard, shards=shards, batch_rows=batch_rows)
     # One BLAS thread: a batch's (d + 1)² products are quick on one core while
     # the reader's thread fills the next batch on the other, and OpenBLAS's
     # threads spin-wait when every core is busy (measured: 3.7 s instead of
@@ -55,7 +50,7 @@ def shard_moments(source, target, features, weights, missing, shard, shards, clu
 def gather_moments(source, target, features, weights, missing, cluster, batch_rows=None, diagonal=False):
     """Every worker's shard summarized, gathered, and merged in rank order:
     the same Moments, bit for bit, on every worker and in a single process
-    that merges the same shards in the same order (`merge_shards`)."""
+    that merges the same shards in the same order."""
     mine, dropped = shard_moments(source, target, features, weights, missing, cluster.rank, cluster.size, cluster,
                                   batch_rows, diagonal)
     width = len(features) + 1
@@ -63,29 +58,15 @@ def gather_moments(source, target, features, weights, missing, cluster, batch_ro
     return merge_all(Moments.unpack(row[:-1], width) for row in rows), int(rows[:, -1].sum())
 
 
-def merge_shards(source, target, features, weights=None, missing="error", shards=1, batch_rows=None, diagonal=False):
-    """What `shards` workers compute, done by one process: for tests and for
-    reproducing a cluster's numbers."""
-    parts = [shard_moments(source, target, features, weights, missing, k, shards, batch_rows=batch_rows,
-                           diagonal=diagonal)
-             for k in range(shards)]
-    return merge_all(m for m, _ in parts), sum(d for _, d in parts)
-
-
 def my_batches(source, target, features, weights, missing, cluster, batch_rows=None):
     """This worker's share of the batches, checking in with the other workers as it goes."""
-    return cluster.lockstep(stream.batches(source, target, features, weights, missing, shard=cluster.rank,
+    return cluster.lockstep(read.batches(source, target, features, weights, missing, shard=cluster.rank,
                                            shards=cluster.size, batch_rows=batch_rows))
 
 
 def standardize_batch(scaled, batch):
     """A batch's rows in the standardized coordinates training works in (float64)."""
-    x = (batch.x - scaled.x_mean) / scaled.x_scale
-    y = (batch.y - scaled.y_mean) / scaled.y_scale
-    if scaled.weighted:  # rows times √(w/mean w), as data/scaling.py does in memory
-        root = np.sqrt(batch.w / scaled.weight_mean)
-        x, y = x * root[:, None], y * root
-    return x, y
+    return scaled.transform(batch.x, batch.y, batch.w)
 
 
 # Lanczos over the files: a Krylov space of this many vectors (a pass each,
@@ -134,7 +115,7 @@ def largest_curvature(source, target, features, weights, missing, scaled, cluste
 
 
 class StreamedEpochs:
-    """Full-batch epochs over files: run(state) is one epoch, as the driver's loop expects.
+    """Full-batch epochs over files: run(state, patience) is one epoch, as the driver's loop expects.
 
     The loss is a mean over all N rows, so its gradient is the sum over
     batches of (rows in the batch / N) times the batch's own mean gradient.
@@ -176,33 +157,43 @@ class StreamedEpochs:
         loss, gradients = self.gradient()
         return loss, float(np.sqrt(sum(float(tf.reduce_sum(g * g)) for g in gradients)))
 
-    def run(self, state):
-        """One epoch; returns its history row, as a chunk of length 1."""
+    def run(self, state, patience):
+        """One epoch, judged by the loop's rules; returns its history row, as a chunk of length 1."""
         W, b = self.model.W.numpy(), self.model.b.numpy()
         loss, gradients = self.gradient()
         update(self.model, self.optimizer, gradients)
         dtype = self.model.W.dtype
         norm = float(np.sqrt(sum(float(tf.reduce_sum(tf.cast(g, tf.float64) ** 2)) for g in gradients)))
-        status, growth, first_loss, first_norm = judge(
-            state.epoch, tf.constant(loss, dtype), tf.constant(norm, dtype), state.previous_loss,
-            state.first_loss, state.first_gradient_norm, state.growth, tf.constant(self.tol, dtype),
-        )
-        state.status.assign(status)
-        state.growth.assign(growth)
-        state.first_loss.assign(first_loss)
-        state.first_gradient_norm.assign(first_norm)
-        state.previous_loss.assign(loss)
-        state.epoch.assign_add(1)
+        state.write(judge(state.read(), tf.constant(loss, dtype), tf.constant(norm, dtype),
+                          tf.constant(self.tol, dtype), patience))
         cast = dtype.as_numpy_dtype
         return [np.array([loss], cast), np.array([norm], cast), W[None], np.array([b], cast)], 1
 
 
-def diverged(optimizer):
-    def error(epoch):
-        rate = float(optimizer.learning_rate)
-        return DivergenceError(
-            f"training diverged at epoch {epoch} with learning rate {rate:g}; try --learning-rate {rate / 4:.3g}"
-        )
+def diverged(optimizer, largest=None):
+    """The error for a blow-up at an epoch (engine/driver.py's, as every driver gives it)."""
+    return lambda epoch: divergence_error(optimizer, epoch, largest)
 
-    return error
 
+
+def train_streamed(method, scaled, curvature, files, dtype, learning_rate, epochs, tol, compile, listeners,
+                   checkpoints):
+    """Descent with an epoch per pass over the files: the engine stream's
+    method (engine/solve.py has the others). files: (source, target,
+    features, weights, missing, cluster, batch_rows), as read the first time.
+    compile is not used: every epoch runs eagerly between batches."""
+    from linreg.core.model import LinearModel
+    from linreg.engine import driver, solve
+
+    source, target, features, weights, missing, cluster, batch_rows = files
+    model = LinearModel(scaled.x.shape[1], dtype=dtype, intercept=scaled.train_intercept)
+    smallest = curvature.smallest if scaled.cross_products else None  # None: unknown
+    rule = solve.make(method, model, curvature.largest, smallest, learning_rate)
+    epochs_run = StreamedEpochs(model, rule, source, target, features, weights, missing, scaled, cluster, tol,
+                                batch_rows)
+    patience = solve.patience_for(curvature.condition_number) if scaled.cross_products else solve.UNKNOWN_PATIENCE
+    result = driver.loop(model, rule, epochs_run.run, epochs_run.measure, diverged(rule, curvature.largest), epochs,
+                         "stream", listeners, checkpoints=checkpoints, patience=patience)
+    if scaled.cross_products:
+        result = solve.stalled_far(result, curvature.condition_number)
+    return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1)

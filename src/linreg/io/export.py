@@ -2,8 +2,9 @@
 
 The export folder holds a SavedModel whose `serving_default` signature takes
 one float64 vector per feature (named after the feature) and returns
-{"prediction": ...} in the target's original units; `serving_float32` is the
-same for float32 vectors (what `tf.constant([1.0])` makes), and the loaded
+{"prediction": ...} in the target's original units (a scalar per feature is
+one row); `serving_float32` is the same for float32 vectors (what
+`tf.constant([1.0])` makes), answering in float32, and the loaded
 object's `predict(x)` takes rows [N, d] of either. The standardization is
 inside the graph, so a server needs nothing else. `linreg.json` beside it
 repeats the feature names, the signature's input names and the scaling for
@@ -12,14 +13,13 @@ people and for `linreg predict`.
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
+from linreg.data.scaling import from_standardized, to_standardized
 from linreg.errors import LinregError
-from linreg.io.files import METADATA, check_export, is_export, remove_leftovers, temporary_prefix, umask
+from linreg.io.files import METADATA, atomic_path, check_export, is_export
 
 
 def input_names(features):
@@ -53,15 +53,19 @@ class Predictor(tf.Module):
         @tf.function
         def predict(x):
             """Predictions (float64) for rows x [N, d] in the original units, float32 or float64."""
-            standardized = tf.cast((tf.cast(x, tf.float64) - self.x_mean) / self.x_scale, dtype)
-            return tf.cast(self.model(standardized), tf.float64) * self.y_scale + self.y_mean
+            standardized = tf.cast(to_standardized(tf.cast(x, tf.float64), self.x_mean, self.x_scale), dtype)
+            return from_standardized(tf.cast(self.model(standardized), tf.float64), self.y_mean, self.y_scale)
 
         def serving(input_dtype):
-            specs = [tf.TensorSpec([None], input_dtype, name=key) for key in input_names(features)]
+            # Any shape: a vector of rows, or a scalar for one row.
+            specs = [tf.TensorSpec(None, input_dtype, name=key) for key in input_names(features)]
 
             @tf.function(input_signature=specs)
             def serve(*columns):
-                return {"prediction": predict(tf.stack(columns, axis=1))}
+                # A scalar per feature is one row (TensorFlow Serving's callers
+                # often send one); the answer comes in the inputs' dtype.
+                rows = tf.stack([tf.reshape(column, [-1]) for column in columns], axis=1)
+                return {"prediction": tf.cast(predict(rows), input_dtype)}
 
             return serve
 
@@ -79,21 +83,14 @@ def _identity(path):
     return status.st_dev, status.st_ino
 
 
-def save(directory, model, scaled, features, target, force=False, statistics=None, columns=None, categories=None):
+def save(directory, model, scaled, features, target, force=False, statistics=None, columns=None, categories=None,
+         formula=None, covariance=None):
     """Write the export folder: built under a temporary name beside it and
     renamed into place when complete (replacing an old one only with force)."""
     directory = Path(directory)
     check_export(directory, force)
     found = _identity(directory)  # what was there when we started: to notice a concurrent writer
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        remove_leftovers(directory)
-        building = Path(tempfile.mkdtemp(prefix=temporary_prefix(directory), dir=directory.parent))
-        building.chmod(0o777 & ~umask())  # mkdtemp makes it private; the export is an ordinary folder
-    except OSError as error:
-        raise LinregError(f"cannot write export folder {directory}: {error.strerror}") from None
-    old = None
-    try:
+    with atomic_path(directory, folder=True, what="export folder") as building:
         predictor = Predictor(model, scaled, features)
         signatures = {"serving_default": predictor.serve, "serving_float32": predictor.serve_float32}
         tf.saved_model.save(predictor, str(building), signatures=signatures)
@@ -110,6 +107,9 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
         if categories:
             # The data's own columns and the levels of the categorical ones, to code new rows alike.
             metadata.update(columns=list(columns), categories={name: list(v) for name, v in categories.items()})
+        if formula is not None:
+            # Its ModelSpec: new raw rows are designed as the fit's were (data/formula.py).
+            metadata["formula"] = formula.to_json()
         if statistics is not None:
             # For intervals at predict time (linreg predict --interval).
             metadata.update(
@@ -118,28 +118,23 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
                 residual_sd=statistics.residual_sd,
                 df_residual=statistics.df_residual,
             )
+        if covariance is not None:
+            # The covariance's type and whether its intervals use Student's t (else the normal).
+            metadata.update(cov_type=covariance.cov_type, use_t=bool(covariance.use_t))
         (building / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
         if _identity(directory) != found:
             raise LinregError(
                 f"another run wrote {directory} while this one was fitting; this model was not saved there "
                 "(the other one is), export again to replace it"
             )
-        if found is not None:
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.{os.getpid()}.", dir=directory.parent))
-            os.replace(directory, old / directory.name)
-        os.replace(building, directory)
-    except OSError as error:
-        raise LinregError(f"cannot write export folder {directory}: {error.strerror}") from None
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def load(directory):
     """(serving function, metadata) of an export folder."""
     directory = Path(directory)
     metadata_path = directory / METADATA
+    if directory.exists() and not directory.is_dir():
+        raise LinregError(f"{directory} is a file, not an export folder; give the folder linreg fit --export made")
     if not directory.is_dir():
         raise LinregError(f"{directory}: no such export folder; make one with linreg fit ... --export {directory}")
     if not is_export(directory):

@@ -1,9 +1,10 @@
 """Writing outputs safely: nothing half-written, ever, and nothing written over
 what a command reads or over another of its outputs.
 
-Every file is written under a temporary name in its destination folder and
-renamed into place only when complete; `os.replace` is atomic on one file
-system, so a reader sees the old file or the new one, never a torn one.
+Every file and every folder (an export) is written under a temporary name
+in its destination folder and renamed into place only when complete
+(`atomic_path`); `os.replace` is atomic on one file system, so a reader sees
+the old file or the new one, never a torn one.
 Before any work, the commands check their outputs here: apart from the
 inputs and from each other (check_apart), writable (check_output), and an
 existing export replaced only when it holds nothing but an export
@@ -36,28 +37,52 @@ def _target(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it to `path` on success.
+def atomic_path(path, folder=False, what=None):
+    """Yield a temporary file -- with folder=True, an empty folder -- beside
+    `path`; move it to `path` when the block ends without an error.
 
-    An existing file keeps its permissions; a new one gets those the umask gives."""
-    shown, path = path, _target(path)
+    A file keeps the old one's permissions (a new one gets those the umask
+    gives) and replaces it in one rename. A folder gets the umask's
+    permissions; since no rename replaces a folder that holds anything, the
+    old one is first moved aside under a temporary name, then removed (or
+    put back if the new one cannot take its place). `what` names the output in messages ("export folder").
+    """
+    shown = path if what is None else f"{what} {path}"
+    path = Path(path) if folder else _target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~umask()
         remove_leftovers(path)
-        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp" + path.suffix, dir=path.parent)
-        os.close(fd)
-        os.chmod(tmp, mode)  # mkstemp makes the file private (0600)
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=temporary_prefix(path), dir=path.parent)
+            mode = 0o777 & ~umask()
+        else:
+            mode = stat.S_IMODE(os.stat(path).st_mode) if path.exists() else 0o666 & ~umask()
+            fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix=".tmp" + path.suffix, dir=path.parent)
+            os.close(fd)
+        os.chmod(tmp, mode)  # mkstemp and mkdtemp make them private
     except OSError as error:
         raise LinregError(f"cannot write {shown}: {error.strerror}") from None
+    old = None
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        if folder and os.path.lexists(path):
+            old = tempfile.mkdtemp(prefix=temporary_prefix(path), suffix=".old", dir=path.parent)
+            os.replace(path, Path(old) / path.name)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old is not None:  # the old folder back in its place
+                os.replace(Path(old) / path.name, path)
+            raise
     except OSError as error:
-        raise LinregError(f"cannot write {path}: {error.strerror}") from None
+        raise LinregError(f"cannot write {shown}: {error.strerror}") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        for leftover in (tmp, old):
+            if leftover is not None and os.path.isdir(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
 
 
 def temporary_prefix(path):
@@ -71,7 +96,7 @@ def remove_leftovers(path):
     and folders named by `temporary_prefix` for a process that no longer runs
     (a live one may be writing them right now)."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(?:old\.)?(\d+)\.")
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.")
     try:
         entries = list(path.parent.iterdir())
     except OSError:

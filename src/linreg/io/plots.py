@@ -35,9 +35,11 @@ def data_and_lines(path, x, y, lines):
     _save(fig, path)
 
 
-def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
-    """The loss after each epoch on a log scale; with `floor`, also how far
-    above that minimum it still is (the part gradient descent can remove)."""
+def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss", rounds=None):
+    """The loss at each epoch on a log scale; with `floor`, also how far
+    above that minimum it still is (the part gradient descent can remove);
+    with `rounds` (each epoch's training round, 0 the first run), a line
+    where each refinement round starts."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     epochs = np.arange(len(loss))
     ax.semilogy(epochs, loss, marker=".", label="loss")
@@ -45,6 +47,11 @@ def loss_per_epoch(path, loss, floor=None, floor_label="least-squares loss"):
         excess = np.asarray(loss, np.float64) - floor
         shown = excess > 0
         ax.semilogy(epochs[shown], excess[shown], marker=".", label=f"loss − {floor_label} ({floor:.4g})")
+    if rounds is not None:
+        starts = np.flatnonzero(np.diff(rounds) > 0) + 1
+        for k, start in enumerate(starts):
+            ax.axvline(start, color="tab:gray", linestyle=":", linewidth=1,
+                       label="a refinement round starts" if k == 0 else None)
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean squared error (log scale)")
     ax.set_title("Loss per epoch")

@@ -15,15 +15,27 @@ def _largest_curvature(fit):
     return 2.0 if fit.method == "orthogonal" else fit.curvature.largest
 
 
+def _plural(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _method_line(fit):
+    solution = fit.solution
     if fit.method == "orthogonal":
-        how = (
-            f"optimizer {fit.optimizer_name}: plain descent on the orthogonalized data (QR), then "
-            f"{fit.solution.rounds - 1} refinement round{'s' if fit.solution.rounds != 2 else ''} on "
-            "extended-precision residuals"
-        )
+        rounds = solution.rounds - 1
+        first = fit.result.epochs - rounds  # the first run's epochs
+        if not solution.first_converged:
+            descent = f"ran {_plural(first, 'epoch')} without converging"
+        elif fit.result.stalled:
+            descent = f"reached the rounding floor in {_plural(first, 'epoch')}"
+        else:  # the last epoch measured the gradient where the steps before it had landed
+            descent = f"landed in {_plural(first - 1, 'step')} (one more epoch saw it there)"
+        how = (f"optimizer {fit.optimizer_name} ({solution.name}): the data orthogonalized by QR, where descent "
+               f"from zero {descent}")
+        if solution.first_converged:
+            how += f", then {_plural(rounds, 'refinement round')} (a step each) on extended-precision residuals"
     else:
-        how = f"optimizer {fit.method}"
+        how = f"optimizer {solution.name}"
     beta = f", momentum beta {float(fit.optimizer.beta):.6g}" if hasattr(fit.optimizer, "beta") else ""
     rate, bound = float(fit.optimizer.learning_rate), fit.optimizer.stable_rate(_largest_curvature(fit))
     if math.isinf(bound):
@@ -32,7 +44,7 @@ def _method_line(fit):
 
 
 def _ending(fit):
-    result = fit.result
+    result, solution = fit.result, fit.solution
     if result.converged and result.stalled:
         how = f"the gradient stopped falling at the rounding floor of {fit.dtype}"
     elif result.converged:
@@ -44,6 +56,15 @@ def _ending(fit):
             f"NOT converged: training ended after {result.epochs} epochs, but its coefficients cannot be trusted to "
             f"one correct digit (expect {fit.estimated_digits:.1f}, a bound set by the {fit.bounds.dominant()}); "
             f"{fit.advice()}"
+        )
+    if solution.first_converged and not solution.refined:
+        from linreg.engine.solve import MAX_REFINEMENTS
+
+        rounds = solution.rounds - 1
+        cap = f"its cap of {MAX_REFINEMENTS} rounds" if rounds == MAX_REFINEMENTS else "the epoch cap"
+        return (
+            f"NOT converged after {result.epochs} epochs: {cap} stopped the refinement after "
+            f"{_plural(rounds, 'round')}, while its corrections were still shrinking; {fit.advice()}"
         )
     if result.stalled:
         return (
@@ -94,7 +115,9 @@ def summary(fit):
         f"errors and the closed-form answer are not known; steepest curvature {fit.curvature.largest:.4g} "
         "(Lanczos over the files)",
         _method_line(fit),
+        *_covariance_line(fit),
         f"  {_ending(fit)}{resumed}",
+        *_timings_line(fit),
         "",
     ]
     if not result.converged or not known:
@@ -108,7 +131,8 @@ def summary(fit):
         ]
         lines += [f"{label:<{width}} {value:>22.7g}" for label, value in zip(labels, stats.coefficients[first:])]
     else:
-        lines.append(f"{'':<{width}} {'coef':>14} {'std err':>11} {'t':>9} {'P>|t|':>9} {'[0.025':>14} {'0.975]':>14}")
+        z = "t" if fit.covariance.use_t else "z"
+        lines.append(f"{'':<{width}} {'coef':>14} {'std err':>11} {z:>9} {f'P>|{z}|':>9} {'[0.025':>14} {'0.975]':>14}")
         for i, label in enumerate(labels, start=first):
             t = "—" if stats.exact else f"{stats.t[i]:.3f}"
             p = "—" if stats.exact else f"{stats.p_values[i]:.3g}"
@@ -141,15 +165,17 @@ def summary(fit):
         lines += _diagnostic_lines(fit.diagnostics, streamed=fit.scaled.represents is not None)
     if not known:
         return "\n".join(lines)
+    name = fit.solution.name
+    column = max(22, len(name))
     lines += [
         "",
-        "gradient descent beside the closed-form least-squares solution (float64):",
-        f"{'':<{width}} {'gradient descent':>22} {'least squares':>22} {'rel. difference':>16}",
+        f"{name} beside the closed-form least-squares solution (float64):",
+        f"{'':<{width}} {name:>{column}} {'least squares':>22} {'rel. difference':>16}",
     ]
     reference = [None] * first + list(fit.least_squares.values())
     for i, label in enumerate(labels, start=first):
         lines.append(
-            f"{label:<{width}} {stats.coefficients[i]:>22.15g} {reference[i]:>22.15g} "
+            f"{label:<{width}} {stats.coefficients[i]:>{column}.15g} {reference[i]:>22.15g} "
             f"{fit.relative_difference[i]:>16.3g}"
         )
     worst = float(np.max(fit.relative_difference))
@@ -158,6 +184,26 @@ def summary(fit):
         else "identical to the last digit"
     )
     return "\n".join(lines)
+
+
+def _covariance_line(fit):
+    """The covariance type, when it is not the classical one (no line then)."""
+    if fit.cov_type == "nonrobust":
+        return []
+    what = {"HC0": "heteroskedasticity-robust (White)", "HC1": "heteroskedasticity-robust, times n/(n - k)",
+            "HC2": "heteroskedasticity-robust, each row's term over 1 - its leverage",
+            "HC3": "heteroskedasticity-robust, each row's term over (1 - its leverage)²",
+            "HAC": f"heteroskedasticity- and autocorrelation-robust (Newey-West, {fit.cov_kwds.get('maxlags')} lags)",
+            "cluster": f"cluster-robust, {fit.covariance.clusters} clusters"
+            + (f" of {fit.cov_kwds['groups']!r}" if fit.cov_kwds.get("groups") else "")}[fit.cov_type]
+    test = "Student's t" if fit.covariance.use_t else "the normal (z)"
+    return [f"  covariance {fit.cov_type}: {what}; tests and intervals from {test}, the F test a Wald test"]
+
+
+def _timings_line(fit):
+    """The seconds each stage of the fit took, in the order they ran (none known: no line)."""
+    timings = getattr(fit, "timings", {})
+    return [f"  time: {', '.join(f'{stage} {seconds:.2f} s' for stage, seconds in timings.items())}"] if timings else []
 
 
 def _diagnostic_lines(found, streamed=False):
@@ -216,6 +262,10 @@ def document(fit):
         "std_errors": by_name(stats.std_errors),
         "t": by_name(stats.t),
         "p_values": by_name(stats.p_values),
+        "cov_type": fit.cov_type,
+        "cov_kwds": fit.cov_kwds,  # the groups' column (null for labels given) or the lags
+        "clusters": fit.covariance.clusters,
+        "statistic": "t" if fit.covariance.use_t else "z",  # what "t" holds: Student's t, or z for a robust type
         "ci_95": {n: [float(lo), float(hi)] for n, lo, hi in zip(fit.names, stats.ci_low[first:], stats.ci_high[first:])}
         if valid and known
         else None,
@@ -235,6 +285,7 @@ def document(fit):
         "momentum": float(getattr(fit.optimizer, "beta", 0.0)),
         "optimizer": fit.optimizer_name,
         "method": fit.method,
+        "rule": fit.solution.name,
         "refinement_rounds": fit.solution.rounds - 1,
         "dtype": fit.dtype,
         "tol": fit.tol,
@@ -246,4 +297,5 @@ def document(fit):
         "engine": fit.engine,
         "workers": 1 if fit.cluster is None else fit.cluster.size,
         "pass_seconds": fit.pass_seconds,
+        "timings": dict(getattr(fit, "timings", {})),
     }

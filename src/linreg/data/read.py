@@ -1,0 +1,219 @@
+"""The read stage: the rows of a file, folder, glob, standard input, data frame
+or arrays, read once and checked.
+
+In: what the user gave (a path, a folder, a glob pattern, "-" for standard
+input, a data frame, a tuple (x, y)) and the columns to use. Out: for a fit
+in memory, design.py's Table; for the streamed engines, Batches of a
+shard's rows (batches.py); for predictions, the model's design matrix.
+Every CSV is read by pyarrow (csv_reader.py), every Parquet file by
+ParquetFile (parquet.py); a single CSV's text columns become categorical.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from linreg.data import csv_reader, parquet
+from linreg.data.batches import BATCH_VALUES, assemble, prefetch
+from linreg.data.cells import check_missing_choice, everything_dropped
+from linreg.data.design import MAX_LEVELS, Table, check_feature_names, coded, design
+from linreg.data.frames import from_arrays, from_frame
+from linreg.data.sources import open_source, shard_parts
+from linreg.errors import LinregError
+
+
+def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS):
+    """The checked Table of what a fit holds in memory. `source` is the
+    plan's Source of the files (None for standard input, frames and arrays);
+    missing: "error" (a missing value stops the fit) or "drop" (its row is
+    left out)."""
+    check_missing_choice(missing)
+    categorical = list(categorical or [])
+    if source is None and isinstance(data, (str, Path)):
+        if target is None:
+            raise LinregError("target is required with a CSV file: name the column to predict")
+        if weights is not None and not isinstance(weights, str):
+            raise LinregError("with a CSV file, weights is the name of its weights column")
+        source = open_source(data, stdin=True)
+    if source is None:
+        if hasattr(data, "columns") and hasattr(data, "to_numpy"):
+            return from_frame(data, target, features, missing, categorical, weights, intercept, max_levels)
+        if isinstance(data, tuple) and len(data) == 2:
+            if categorical:
+                raise LinregError(
+                    f"categorical names {categorical[0]!r}, but arrays hold numbers only; "
+                    "give a data frame to fit categorical columns"
+                )
+            return from_arrays(*data, target=target, features=features, missing=missing, weights=weights,
+                               intercept=intercept)  # fmt: skip
+        raise LinregError(
+            f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
+        )
+    single_csv = source.format == "csv" and len(source.paths) == 1
+    if categorical and not single_csv:
+        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
+    features = check_columns(source, target, features, weights)
+    names = [target, *features, *([weights] if weights is not None else [])]
+    # A feature of a single CSV that holds no number is categorical (design.py).
+    switchable = [name for name in features if name not in categorical] if single_csv else ()
+    columns, lines, dropped = _whole(source, names, missing, weights is not None, categorical, switchable)
+    return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
+                  weights, missing, categorical, max_levels, intercept, dropped=dropped)  # fmt: skip
+
+
+def read_design(data, columns, categories):
+    """The model's design matrix [rows, d] from the feature `columns` of a
+    file, folder, glob or standard input ("-"), categorical ones coded with
+    the fit's `categories`, for predictions."""
+    source = open_source(data, stdin=True)
+    absent = [name for name in columns if name not in source.header]
+    if absent:
+        raise LinregError(f"{source.describe()} has no column {absent[0]!r}; its columns are {', '.join(source.header)}")
+    text = [name for name in columns if name in categories]
+    if text and not (source.format == "csv" and len(source.paths) == 1):
+        raise LinregError(
+            f"{source.describe()}: the model codes {text[0]!r} as categories, which are read from "
+            "a single CSV file only; give one"
+        )
+    if source.format == "parquet":
+        parquet.check_numeric(source.paths, columns)
+    values, lines, _ = _whole(source, columns, "error", False, text)
+    if len(lines) == 0:
+        raise LinregError(f"{source.describe()} has no data rows; give at least one row to predict")
+    return coded(source.describe(), "line" if source.format == "csv" else "row", lines, values, columns, categories)[0]
+
+
+def _whole(source, names, missing, weighted, text=(), switchable=()):
+    """({name: float64 numbers or pyarrow texts}, each row's line or row, rows
+    dropped) of every row of the source."""
+    parts = shard_parts(source, 1)[0]
+    if source.format == "csv":
+        pieces = csv_reader.pieces(source, parts, names, missing, weighted, text, switchable)
+    else:
+        pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)))
+    found, chunks, rows, dropped = [[] for _ in names], [], [], 0
+    for columns, dropped_here, check, _, *chunk in pieces:
+        if check is not None:  # a Parquet piece not looked at yet
+            columns, more = check(0)
+            dropped_here += more
+        dropped += dropped_here
+        for column, piece in zip(found, columns):
+            column.append(piece)
+        chunks += chunk
+        rows.append(len(columns[0]))
+    if sum(rows) == 0 and dropped:
+        raise everything_dropped(source.describe())
+    columns = {}
+    for name, column in zip(names, found):
+        columns[name] = _joined(column)
+        column.clear()  # its pieces' memory goes before the next column is joined
+    return columns, csv_reader.Lines(chunks, rows) if source.format == "csv" else np.arange(sum(rows)), dropped
+
+
+def _joined(pieces):
+    """One column of its pieces: text if any piece is text (a column of a CSV
+    that turned out to hold text after rows of numbers), else numbers."""
+    if any(isinstance(piece, pa.Array) for piece in pieces):
+        return pa.concat_arrays([piece if isinstance(piece, pa.Array) else pa.array(piece, pa.float64()).cast(pa.string())
+                                 for piece in pieces])  # fmt: skip
+    return np.concatenate(pieces) if pieces else np.empty(0)
+
+
+def check_columns(source, target, features=None, weights=None):
+    """The feature names (default: every column but the target and weights),
+    checked; for Parquet also that every used column holds numbers in every file."""
+    where, header = source.describe(), source.header
+    if target not in header:
+        raise LinregError(f"{where} has no column {target!r} for --target; its columns are {', '.join(header)}")
+    if weights is not None and (weights not in header or weights == target):
+        raise LinregError(
+            f"{where} has no column {weights!r} for --weights besides the target; its columns are {', '.join(header)}"
+        )
+    features = [name for name in header if name not in (target, weights)] if features is None else list(features)
+    check_feature_names(features, header, target, where)
+    if weights in features:
+        raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of --features")
+    if source.format == "parquet":
+        parquet.check_numeric(source.paths, [target, *features, *([weights] if weights is not None else [])])
+    return features
+
+
+def batches(source, target, features=None, weights=None, missing="error", shard=0, shards=1, batch_rows=None):
+    """The rows of shard `shard` of `shards` as Batches of at most `batch_rows`
+    rows (default: about 64 MiB of values), numbers only, checked. The
+    columns are checked now, the rows while they are read.
+
+    Every batch but a shard's last has exactly `batch_rows` rows. A shard with
+    no rows yields nothing; one whose rows were all dropped yields one batch
+    of no rows, to carry its `dropped` count (with shards=1 that is an error:
+    nothing is left to fit)."""
+    source = open_source(source)
+    check_missing_choice(missing)
+    if not isinstance(shards, int) or shards < 1 or not isinstance(shard, int) or not 0 <= shard < shards:
+        raise LinregError(f"shard must be one of 0 .. shards - 1, got shard={shard!r}, shards={shards!r}")
+    if batch_rows is not None and (not isinstance(batch_rows, int) or batch_rows < 1):
+        raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
+    features = check_columns(source, target, features, weights)
+    parts = shard_parts(source, shards)[shard]
+    # The target first: the rules check it before the features on every row.
+    names = [target, *features, *([weights] if weights is not None else [])]
+    batch_rows = batch_rows or max(1, BATCH_VALUES // (len(features) + 1))
+    weighted = weights is not None
+    if source.format == "csv":
+        pieces = csv_reader.pieces(source, parts, names, missing, weighted)
+    else:
+        # Values per Parquet piece: as many as a batch holds, up to BATCH_VALUES.
+        # pyarrow's iter_batches costs a fifth more CPU time in pieces of 16 MiB
+        # than of 64 MiB, so the memory saved is not worth it.
+        rows = max(1, min(batch_rows, BATCH_VALUES // len(names)))
+        pieces = prefetch(parquet.pieces(parts, names, missing, weighted, rows))
+    everything = source.describe() if shards == 1 else None
+    return assemble(pieces, len(features), weighted, batch_rows, everything)
+
+
+# --- the streamed engines: one pass gathers the statistics ------------------------
+
+
+@dataclass
+class Reading:
+    """How the columns are read: the same for the first pass and every later one."""
+
+    target: object
+    features: object
+    weights: object
+    missing: str
+    intercept: bool
+    categorical: object
+    max_levels: int
+    batch_rows: object
+
+
+def read_moments(plan, reading):
+    """(table, scaled) from one streamed pass: the statistics, checked, as
+    pseudo-rows; for engine stream past MAX_MOMENTS_FEATURES features, only
+    the means and spreads (data/moments.py, `problem`)."""
+    from linreg.data import moments as statistics
+    from linreg.engine.streamed import gather_moments
+    from linreg.plan import MAX_MOMENTS_FEATURES
+
+    source, r = plan.source, reading
+    features = check_columns(source, r.target, r.features, r.weights)
+    diagonal = plan.engine == "stream" and len(features) > MAX_MOMENTS_FEATURES
+    moments, dropped = gather_moments(source, r.target, features, r.weights, r.missing, plan.cluster, r.batch_rows,
+                                      diagonal)  # fmt: skip
+    if moments.rows == 0 and dropped:
+        raise everything_dropped(source.describe())
+    scaled = statistics.problem(moments, features, r.target, r.intercept, r.weights is not None, source.describe())
+    table = Table(source.describe(), features, r.target, None, None, None, dropped, columns=features,
+                  weights_column=r.weights)  # fmt: skip
+    table.log_weights = moments.log_weights if r.weights is not None else None
+    return table, scaled
+
+
+def largest_curvature(plan, reading, table, scaled):
+    """λ_max of the Hessian by passes over the files (engine stream past MAX_MOMENTS_FEATURES)."""
+    from linreg.engine.streamed import largest_curvature as lanczos
+
+    r = reading
+    return lanczos(plan.source, r.target, table.features, r.weights, r.missing, scaled, plan.cluster, r.batch_rows)

@@ -1,0 +1,170 @@
+"""The infer stage: what the trained weights say, and how far to trust them.
+
+In: the Table, the standardized problem, its preconditioning and the
+Solution (trained weights, history, the refinement's last correction).
+Out: an Inference -- the OLS statistics in original units (coefficients,
+standard errors, t, p, R², covariance), the diagnostics (condition number,
+residual tests), the closed-form least-squares solution the report compares
+with (from the QR factors, made once), the expected correct digits (analysis/precision.py) and the verdict:
+a fit that cannot promise one correct digit has not converged to anything.
+
+With a robust covariance type (HC0-HC3, cluster, HAC: analysis/covariance.py)
+the standard errors, z tests, intervals and the F test (then a Wald test) come
+from its sandwich, made from the rows with the QR factor R the precondition
+stage already has as the bread.
+"""
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from linreg.analysis import ols, precision
+from linreg.analysis.covariance import Covariance
+from linreg.analysis.diagnostics import diagnostics
+from linreg.errors import LinregError
+
+
+@dataclass
+class Inference:
+    stats: object  # analysis/ols.py's OLSStatistics, in original units
+    diagnostics: object  # analysis/diagnostics.py's Diagnostics
+    reference: np.ndarray  # the closed-form least-squares (intercept, W...), NaN where it is not known
+    relative_gradient: float  # the gradient's norm at the end over its first
+    bounds: object  # analysis/precision.py's Bounds, None when κ is unknown
+    converged: bool
+    covariance: Covariance  # the type's, in original units; its distribution is the tests' (t or normal)
+    cov_kwds: dict  # what the report names: {"groups": the column (None for labels given)} or {"maxlags": L}
+
+    @property
+    def digits(self):
+        return math.nan if self.bounds is None else self.bounds.digits
+
+    @property
+    def relative_difference(self):
+        """|trained − closed form| / |closed form|, per coefficient."""
+        tiny = np.finfo(np.float64).tiny
+        return np.abs(self.stats.coefficients - self.reference) / np.maximum(np.abs(self.reference), tiny)
+
+
+def infer(table, scaled, pre, solution, dtype, cov=("nonrobust", {})):
+    R, singular_values = (None, None) if pre.ortho is None else (pre.ortho.R, pre.ortho.singular_values)
+    # Without the cross-products (engine stream, many features) the fit's
+    # own mean squared error, measured over the files where training
+    # ended, gives R², the residual SD and the likelihood; nothing else.
+    history = solution.result.history
+    mean_square = None if scaled.cross_products else float(history.loss[-1])
+    if scaled.cross_products:
+        stats = ols.standardized_statistics(scaled, solution.W, solution.b, R=R)
+    else:
+        stats = ols.loss_statistics(scaled, solution.W, solution.b, mean_square)
+    found = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values,
+                        getattr(table, "log_weights", None), mean_square=mean_square,
+                        R=R if table.x is not None else None)  # the rows' factor, not the pseudo-rows'
+
+    covariance = Covariance("nonrobust", stats.covariance, True, stats.df_residual, scaled.intercept)
+    if cov[0] != "nonrobust":
+        stats, found, covariance = _robust(cov, scaled, pre.ortho.R, table.weights, solution, stats, found)
+
+    norms = history.gradient_norm
+    relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
+    bounds = precision.error_bounds(
+        solution.method, dtype, scaled, R, solution.W, solution.b, final_gradient=float(norms[-1]),
+        correction=solution.correction, refined=solution.refined,
+    ) if scaled.cross_products else None  # κ unknown
+    named = {"cluster": {"groups": cov[1].get("column")}, "HAC": {"maxlags": cov[1].get("maxlags")}}.get(cov[0], {})
+    inference = Inference(stats, found, _closed_form(table, scaled, pre.ortho), relative_gradient, bounds,
+                          solution.result.converged, covariance, named)
+    if inference.digits < precision.MIN_DIGITS:
+        inference.converged = False
+    return inference
+
+
+def _closed_form(table, scaled, ortho):
+    """(intercept, W...) of the least-squares solution in closed form, for the
+    report's comparison: from the QR factors the precondition stage made
+    (x_s = Q·R, so W_s = R⁻¹·Qᵀy_s), in float64 without iterating -- the
+    rows are factored once per fit, not again here."""
+    if ortho is None:  # no closed form without xᵀx (engine stream, many features)
+        return np.concatenate([[math.nan], np.full(len(table.features), math.nan)])
+    from scipy.linalg import solve_triangular
+
+    n = len(scaled.y)
+    # ortho.q is √N·Q, so Qᵀy = qᵀy/√N.
+    W_s = solve_triangular(ortho.R, ortho.q.T @ scaled.y / math.sqrt(n))
+    W, b = scaled.coefficients(W_s, 0.0)
+    return np.concatenate([[b], W])
+
+
+def _robust(cov, scaled, R, weights, solution, stats, found):
+    """(stats, diagnostics, Covariance) of a robust type, from the rows.
+
+    The sandwich (analysis/sandwich.py) is made in the standardized
+    coordinates, on the whitened design Z = [√u, x_s] (u = w / mean w; 1
+    unweighted) whose columns are orthogonal after weighted centring, so its
+    triangular factor is [[√N, 0], [0, R]], R the fit's own. The matrix is then
+    taken to original units by the map (b_s, W_s) ↦ (b, W), whose Jacobian is
+    diag(σ_y, σ_y/σ_x)·[[1, -x̄/σ_x], [0, I]].
+    """
+    from scipy.linalg import block_diag
+
+    from linreg.analysis.sandwich import Sandwich
+
+    name, kwds = cov
+    kwds = {key: value for key, value in kwds.items() if key not in ("groups", "column")}
+    n = len(scaled.y)
+    root = np.ones(n) if weights is None else np.sqrt(np.asarray(weights, np.float64) / scaled.weight_mean)
+    W_s = np.asarray(solution.W, np.float64)
+    residuals = scaled.y - scaled.x @ W_s - float(solution.b) * root
+    units = scaled.y_scale / scaled.x_scale
+    if scaled.intercept:
+        design, R = np.column_stack([root, scaled.x]), block_diag([[math.sqrt(n)]], R)
+        z = scaled.x_mean / scaled.x_scale
+        jacobian = np.diag(np.concatenate([[scaled.y_scale], units]))
+        jacobian[0, 1:] = -scaled.y_scale * z
+    else:
+        design, jacobian = scaled.x, np.diag(units)
+    sandwich = Sandwich(name, None, R, kwds, scaled.intercept)
+    sandwich.add_residuals(design, residuals, None, cov[1].get("groups"))
+    covariance = sandwich.result()
+    covariance.matrix = jacobian @ covariance.matrix @ jacobian.T
+    first = 0 if scaled.intercept else 1  # without an intercept, its slot keeps what ols.py gave it
+    tests = covariance.inference(stats.coefficients[first:])
+    if stats.exact:  # zero residuals: 0/0, nothing to test (as ols.py reports it)
+        tests.statistic[:] = tests.p_values[:] = math.nan
+    wald = covariance.wald_test(stats.coefficients[first:])
+    matrix = np.zeros((len(stats.coefficients),) * 2)
+    matrix[first:, first:] = covariance.matrix
+
+    def slots(values, old):
+        return np.concatenate([old[:first], values])
+
+    stats = replace(stats, std_errors=slots(covariance.std_errors, stats.std_errors), t=slots(tests.statistic, stats.t),
+                    p_values=slots(tests.p_values, stats.p_values), ci_low=slots(tests.ci_low, stats.ci_low),
+                    ci_high=slots(tests.ci_high, stats.ci_high), covariance=matrix)
+    return stats, replace(found, f_statistic=wald.statistic, f_p_value=wald.p_value), covariance
+
+
+def cluster_groups(cov, data, source, table):
+    """`cov` with cluster groups given as a column's name replaced by that
+    column's labels, one per row of the table, read from the file or frame."""
+    name, kwds = cov
+    column = kwds.get("groups")
+    if not isinstance(column, str):
+        return cov
+    if table.dropped:  # the labels of the rows kept would have to be matched line by line
+        raise LinregError(f"cluster groups from the column {column!r} need every row, and the rows with missing "
+                          f"values ({table.dropped}) were left out; fill the gaps, or give the groups as one label "
+                          "per row kept")
+    if source is None:  # a data frame (plan.py checked the column)
+        labels = np.asarray(data[column])
+    elif source.format == "csv":  # read as text, as the reader reads a categorical column: any labels will do
+        from linreg.data.read import _whole
+
+        labels = _whole(source, [column], "error", False, [column])[0][column]
+    else:  # Parquet keeps its labels' types; the files in the order the rows were read
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        labels = pa.concat_arrays([chunk for path in source.paths for chunk in pq.read_table(path, columns=[column])
+                                   .column(0).chunks])
+    return name, {**kwds, "groups": labels, "column": column}

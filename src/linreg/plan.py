@@ -1,0 +1,252 @@
+"""The plan stage: what will run, decided once, before any data is read.
+
+In: the arguments of `linreg.fit()` (or the CLI's flags, which become them).
+Out: a Plan -- the engine that holds the data, the source of the files, the
+workers (TF_CONFIG), the method that trains -- or a LinregError naming the
+refused argument or combination and what to do instead.
+
+This module is also the one registry of choices: the CLI's flags, the API's
+checks and the refusals below all read the names from here. It imports
+neither TensorFlow nor numpy, so `linreg fit --help` stays instant.
+"""
+import math
+import numbers
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from linreg.errors import LinregError
+
+# --- the registry -------------------------------------------------------------
+
+DTYPES = ("float64", "float32")
+# "auto" is orthogonal: QR makes the standardized columns orthonormal, one
+# descent step lands, refinement rounds follow (engine/solve.py). The others
+# are core/optimizers.py's rules on the standardized data.
+OPTIMIZERS = ("auto", "orthogonal", "gd", "momentum", "nesterov", "cg")
+ENGINES = ("auto", "memory", "moments", "stream")
+COMPILE_CHOICES = ("auto", "none", "function", "xla")
+MISSING = ("error", "drop")
+# Every epoch of engine stream is a pass over the files: the rules that need
+# only gradients, not the smallest eigenvalue of the Hessian.
+STREAM_OPTIMIZERS = ("auto", "gd", "momentum", "nesterov")
+# Past this many features the statistics ((d + 1)² numbers per worker, and a
+# (d + 1)² matrix product per batch) cost more than the stream engine's epochs
+# (Spark's normal solver stops at the same number): engine stream gathers only
+# means and spreads, and trains with rules that need no λ_min.
+MAX_MOMENTS_FEATURES = 4096
+WIDE_OPTIMIZERS = ("auto", "gd", "nesterov")
+DEFAULT_EPOCHS = 100_000
+MAX_EPOCHS = 10**15  # the loop counts epochs in int64; 1e15 epochs would take years anyway
+# A categorical column becomes a float64 column per level but one, so its
+# memory is rows x levels x 8 bytes: 100,000 levels over 120,000 rows would
+# take 89 GiB. Past this many levels a column is refused before anything is
+# built; max_levels (--max-levels) raises the limit.
+MAX_LEVELS = 1000
+
+# "auto" keeps the rows in memory whenever they fit, for QR: the one-pass
+# statistics (normal equations) trail it by 1.4 digits at κ = 1 already and
+# by about 1.5 more per decade of κ (docs/engine-line.md), so they are taken
+# only for data that does not fit. It keeps them when the reader's copy (about this many times
+# the CSV's bytes, measured, or 8 bytes a number for Parquet, times 4) takes at
+# most this share of the memory available.
+CSV_MEMORY_FACTOR, PARQUET_MEMORY_FACTOR, MEMORY_SHARE = 13, 4, 0.5
+
+
+def robust_streamed(cov_type):
+    """The refusal of a robust covariance type off the memory engine (the CLI's launcher makes it too)."""
+    return LinregError(
+        f"cov_type {cov_type} needs the rows after training, which the streamed engines and several workers would "
+        "read in one more pass over the files (not available); use --engine memory with one worker, or nonrobust"
+    )
+
+
+def method_of(optimizer, engine):
+    """The method that trains: "auto" is orthogonal in memory and on the
+    statistics, nesterov on engine stream (every epoch a pass over the files)."""
+    if optimizer != "auto":
+        return optimizer
+    return "nesterov" if engine == "stream" else "orthogonal"
+
+
+# --- the checks of single arguments ---------------------------------------------
+
+def real(value):
+    """A finite real number, and not a bool (True is 1 to Python, never to a user)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value, least, most=math.inf):
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and least <= value <= most
+
+
+def _one_of(value, choices):
+    return isinstance(value, str) and value in choices
+
+
+def check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept, checkpoint, logdir,
+                    max_levels, batch_rows, missing):
+    if not _one_of(dtype, DTYPES):
+        raise LinregError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    if not (_one_of(optimizer, OPTIMIZERS) or _registered(optimizer)):
+        raise LinregError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    if learning_rate != "auto" and not (real(learning_rate) and learning_rate > 0):
+        raise LinregError(f"learning_rate must be 'auto' or a number greater than 0, not {learning_rate!r}")
+    if learning_rate != "auto" and optimizer == "cg":
+        raise LinregError("optimizer cg finds its step length itself at every step; leave learning_rate at 'auto'")
+    if not _whole(epochs, 1, MAX_EPOCHS):
+        raise LinregError(f"epochs must be a whole number from 1 to {MAX_EPOCHS:.0e}, not {epochs!r}")
+    if tol is not None and not (real(tol) and tol >= 0):
+        raise LinregError(f"tol must be a number of at least 0, not {tol!r}")
+    if not _one_of(compile, COMPILE_CHOICES):
+        raise LinregError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, not {compile!r}")
+    if not (intercept is True or intercept is False):
+        raise LinregError(f"intercept must be True or False, not {intercept!r}")
+    if not (progress is True or progress is False or progress == "auto"):
+        raise LinregError(f"progress must be True, False or 'auto', not {progress!r}")
+    for name, folder in (("checkpoint", checkpoint), ("logdir", logdir)):
+        if folder is not None and not isinstance(folder, (str, os.PathLike)):
+            raise LinregError(f"{name} must be a folder's path (a string or a Path), not {folder!r}")
+    if not _whole(max_levels, 2):
+        raise LinregError(f"max_levels must be a whole number of at least 2, not {max_levels!r}")
+    if batch_rows is not None and not _whole(batch_rows, 1):
+        raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
+    if not _one_of(missing, MISSING):
+        raise LinregError(f"missing must be one of {', '.join(MISSING)}, not {missing!r}")
+
+
+def covariance(cov_type, cov_kwds):
+    """(name, keywords) of the coefficients' covariance type (analysis/covariance.py's
+    names and checks); cluster's groups are a column's name or one label per row."""
+    from linreg.analysis.covariance import canonical, checked_keywords
+
+    name = canonical(cov_type)
+    if cov_kwds is not None and not isinstance(cov_kwds, Mapping):
+        raise LinregError(f"cov_kwds must be a dict of the type's keywords (e.g. {{'maxlags': 4}}), not {cov_kwds!r}")
+    kwds = checked_keywords(name, cov_kwds)
+    groups = kwds.get("groups", ())
+    if groups is None:
+        raise LinregError("cov_type 'cluster' needs cov_kwds groups (--cov cluster:COL): a column's name, or one "
+                          "cluster label per row")
+    if not hasattr(groups, "__len__"):  # a column's name, or the labels
+        raise LinregError(f"cov_kwds groups must be a column's name or one cluster label per row, not {groups!r}")
+    return name, kwds
+
+
+def _check_groups(cov, columns, where):
+    """A cluster's groups named by a column must name one of `columns` (None: the data has no names)."""
+    groups = cov[1].get("groups")
+    if isinstance(groups, str) and (columns is None or groups not in columns):
+        listed = f"; its columns are {', '.join(map(str, columns))}" if columns is not None else ""
+        raise LinregError(f"{where} has no column {groups!r} for the cluster groups{listed}"
+                          + ("" if columns is not None else ": give the groups as one label per row"))
+
+
+def _registered(name):
+    """Whether `name` is a rule of core/optimizers.py's REGISTRY -- where a new
+    rule is added -- looked up only when that module is loaded (adding a rule
+    loads it), so that checking the usual names needs no TensorFlow."""
+    optimizers = sys.modules.get("linreg.core.optimizers")
+    return optimizers is not None and isinstance(name, str) and name in optimizers.REGISTRY
+
+
+def names(value, what):
+    """None, or the list of column names `value` gives: one name, or a list (any iterable) of them."""
+    if value is None or isinstance(value, str):
+        return value if value is None else [value]
+    if isinstance(value, Iterable) and not isinstance(value, (bytes, Mapping)):
+        listed = list(value)
+        # A frame's column labels may be whole numbers.
+        if all(isinstance(name, (str, numbers.Integral)) and not isinstance(name, bool) for name in listed):
+            return listed
+    raise LinregError(f"{what} must be a column name or a list of column names, not {value!r}")
+
+
+# --- the plan -------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    engine: str  # "memory", "moments" or "stream"
+    source: object  # data/sources.py's Source of the files; None for frames, arrays, standard input
+    cluster: object  # engine/cluster.py: this process's place among the workers (Single when alone)
+    method: str  # what trains: "orthogonal" or an optimizer's name
+
+
+def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust", {})):
+    """The Plan for fitting `data`, every refusal of a combination made here
+    (`cov`: `covariance`'s (name, keywords))."""
+    from linreg.engine import cluster as clusters
+
+    if not _one_of(engine, ENGINES):
+        raise LinregError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    # Settled from TF_CONFIG's size alone: a refused combination never joins a cluster.
+    config = clusters.read_config()
+    is_path = isinstance(data, (str, Path)) and str(data) != "-"
+    if not is_path:
+        if engine in ("moments", "stream") or config.size > 1:
+            raise LinregError(
+                f"engine {engine if engine != 'auto' else 'moments'} streams files: give a CSV or Parquet path (a file, "
+                "a folder or a glob); data frames, arrays and standard input are fitted in memory"
+            )
+        _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None, "the data")
+        return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"))
+    if target is None:
+        raise LinregError("target is required with a CSV file: name the column to predict")
+    if weights is not None and not isinstance(weights, str):
+        raise LinregError("with a file, weights is the name of its weights column")
+    from linreg.data.sources import open_source
+
+    source = open_source(data)
+    if engine == "auto":
+        engine = "moments" if config.size > 1 or not _fits_in_memory(source) else "memory"
+        if engine == "moments" and len(source.header) - 1 > MAX_MOMENTS_FEATURES:
+            engine = "stream"
+    _check_groups(cov, source.header, source.describe())
+    _refuse(engine, config.size, categorical, optimizer, wide=len(source.header) - 1 > MAX_MOMENTS_FEATURES,
+            cov_type=cov[0])
+    return Plan(engine, source, clusters.current(config), method_of(optimizer, engine))
+
+
+def _refuse(engine, workers, categorical, optimizer, wide, cov_type="nonrobust"):
+    """The combinations that cannot run, each with what to do instead."""
+    if engine == "memory" and workers > 1:
+        raise LinregError("several workers (TF_CONFIG) share the data with --engine moments or stream, not memory")
+    if engine == "memory":
+        return
+    if cov_type != "nonrobust":
+        raise robust_streamed(cov_type)
+    if categorical:
+        raise LinregError(
+            f"engine {engine} reads numeric columns only; one-hot code {categorical[0]!r} in the files, "
+            "or use --engine memory"
+        )
+    if engine == "stream" and optimizer not in STREAM_OPTIMIZERS:
+        raise LinregError(f"engine stream trains with gd, momentum or nesterov (default), not {optimizer}")
+    if engine == "stream" and wide and optimizer not in WIDE_OPTIMIZERS:
+        raise LinregError(
+            f"with more than {MAX_MOMENTS_FEATURES} features engine stream trains with gd or nesterov "
+            f"(default); {optimizer} needs the smallest eigenvalue of the Hessian, which needs their cross-products"
+        )
+
+
+def _fits_in_memory(source):
+    from linreg.data.sources import count_rows
+
+    if source.format == "csv":
+        need = CSV_MEMORY_FACTOR * source.bytes
+    else:
+        need = PARQUET_MEMORY_FACTOR * 8 * len(source.header) * count_rows(source)
+    return need <= MEMORY_SHARE * available_memory()
+
+
+def available_memory():
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
