@@ -139,8 +139,6 @@ class Cluster(Single):
 
     def gather(self, vector):
         """Every worker's `vector` (the same length on all), as rows in rank order, bit for bit."""
-        # Not an import statement here: run while the strategy's pool threads
-        # are in a collective, it kept the watchdog from ever running again.
         tf = self._tf
         vector = np.asarray(vector, np.float64)
         rows = np.zeros((self.size, len(vector)))
