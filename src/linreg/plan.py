@@ -113,8 +113,7 @@ def check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progr
         raise LinregError(f"max_levels must be a whole number of at least 2, not {max_levels!r}")
     if batch_rows is not None and not _whole(batch_rows, 1):
         raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
-    if not _one_of(missing, MISSING):
-        raise LinregError(f"missing must be one of {', '.join(MISSING)}, not {missing!r}")
+    check_missing(missing)
 
 
 def covariance(cov_type, cov_kwds):
@@ -142,6 +141,11 @@ def _check_groups(cov, columns, where):
         listed = f"; its columns are {', '.join(map(str, columns))}" if columns is not None else ""
         raise LinregError(f"{where} has no column {groups!r} for the cluster groups{listed}"
                           + ("" if columns is not None else ": give the groups as one label per row"))
+
+
+def check_missing(missing):
+    if not _one_of(missing, MISSING):
+        raise LinregError(f"missing must be one of {', '.join(MISSING)}, not {missing!r}")
 
 
 def _registered(name):
@@ -183,6 +187,11 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
         raise LinregError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     # Settled from TF_CONFIG's size alone: a refused combination never joins a cluster.
     config = clusters.read_config()
+    if isinstance(data, (str, Path)):  # a file, a folder, a glob, or "-" for standard input
+        if target is None:
+            raise LinregError("target is required with a CSV file: name the column to predict")
+        if weights is not None and not isinstance(weights, str):
+            raise LinregError("with a file, weights is the name of its weights column")
     is_path = isinstance(data, (str, Path)) and str(data) != "-"
     if not is_path:
         if engine in ("moments", "stream") or config.size > 1:
@@ -192,10 +201,6 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
             )
         _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None, "the data")
         return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"))
-    if target is None:
-        raise LinregError("target is required with a CSV file: name the column to predict")
-    if weights is not None and not isinstance(weights, str):
-        raise LinregError("with a file, weights is the name of its weights column")
     from linreg.data.sources import open_source
 
     source = open_source(data)

@@ -14,14 +14,6 @@ import pyarrow.compute as pc
 from linreg.errors import LinregError
 
 MISSING = frozenset({"", "na", "n/a", "nan", "null", "none"})
-MISSING_CHOICES = ("error", "drop")
-
-
-def check_missing_choice(missing):
-    if missing not in MISSING_CHOICES:
-        raise LinregError(f"missing must be one of {', '.join(MISSING_CHOICES)}, not {missing!r}")
-
-
 def missing_error(where, column, what):
     return LinregError(
         f"{where}, column {column!r} is {what}; fill it in or remove the row "

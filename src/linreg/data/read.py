@@ -16,11 +16,12 @@ import pyarrow as pa
 
 from linreg.data import csv_reader, parquet
 from linreg.data.batches import BATCH_VALUES, assemble, prefetch
-from linreg.data.cells import check_missing_choice, everything_dropped
+from linreg.data.cells import everything_dropped
 from linreg.data.design import MAX_LEVELS, Table, check_feature_names, coded, design
 from linreg.data.frames import from_arrays, from_frame
 from linreg.data.sources import open_source, shard_parts
 from linreg.errors import LinregError
+from linreg.plan import check_missing
 
 
 def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS):
@@ -28,13 +29,9 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     plan's Source of the files (None for standard input, frames and arrays);
     missing: "error" (a missing value stops the fit) or "drop" (its row is
     left out)."""
-    check_missing_choice(missing)
+    check_missing(missing)
     categorical = list(categorical or [])
-    if source is None and isinstance(data, (str, Path)):
-        if target is None:
-            raise LinregError("target is required with a CSV file: name the column to predict")
-        if weights is not None and not isinstance(weights, str):
-            raise LinregError("with a CSV file, weights is the name of its weights column")
+    if source is None and isinstance(data, (str, Path)):  # standard input (plan.py checked target and weights)
         source = open_source(data, stdin=True)
     if source is None:
         if hasattr(data, "columns") and hasattr(data, "to_numpy"):
@@ -149,7 +146,7 @@ def batches(source, target, features=None, weights=None, missing="error", shard=
     of no rows, to carry its `dropped` count (with shards=1 that is an error:
     nothing is left to fit)."""
     source = open_source(source)
-    check_missing_choice(missing)
+    check_missing(missing)
     if not isinstance(shards, int) or shards < 1 or not isinstance(shard, int) or not 0 <= shard < shards:
         raise LinregError(f"shard must be one of 0 .. shards - 1, got shard={shard!r}, shards={shards!r}")
     if batch_rows is not None and (not isinstance(batch_rows, int) or batch_rows < 1):
