@@ -60,7 +60,7 @@ def saved(ck, name):
 
 @pytest.mark.parametrize("optimizer, tol, cap", [
     ("auto", None, 1),  # the landing step takes one epoch, and one more sees it landed
-    ("auto", None, 4),  # the cap counts the refinement's rounds too: it stops the second
+    ("auto", None, 3),  # the cap counts the refinement's rounds too: it stops the first
     ("gd", None, 3),  # "auto" alone would run 3 epochs eagerly, 100,000 with XLA
     # 200 eager epochs would round differently from XLA's; tol 0 stops by
     # the stall rule, which is judged at every epoch.

@@ -10,6 +10,7 @@ example scripts) in a shell. Python blocks check the value shown in a
 `# comment` after an expression, when that value is a literal.
 """
 import ast
+import os
 import re
 import shlex
 import subprocess
@@ -85,17 +86,47 @@ def run(command, folder, capsys):
 
 
 def test_every_transcript_in_the_readme_is_what_the_code_prints(tmp_path, monkeypatch, capsys):
+    """With LINREG_UPDATE_README=1 (`make docs`), blocks that differ and
+    are not abridged are rewritten with what the code prints instead."""
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     monkeypatch.chdir(tmp_path)
-    steps = transcripts(README.read_text(encoding="utf-8"))
+    text = README.read_text(encoding="utf-8")
+    steps = transcripts(text)
     assert len(steps) >= 6
-    wrong = []
+    wrong, printed = [], []
     for command, expected in steps:
         actual = run(command, tmp_path, capsys)
+        printed.append(actual)
         if not matches(expected, actual):
             wrong.append(f"$ {command}\n--- the README shows:\n" + "\n".join(expected)
                          + "\n--- the code prints:\n" + "\n".join(actual))
+    if wrong and os.environ.get("LINREG_UPDATE_README") == "1":
+        README.write_text(rewritten(text, printed), encoding="utf-8")
+        pytest.fail(f"{len(wrong)} transcripts rewritten in README.md (abridged ones are left): run the test again")
     assert not wrong, "\n\n".join(wrong)
+
+
+def rewritten(text, printed):
+    """The README with every unabridged transcript replaced by `printed`
+    (the lines each command printed, in the order of `transcripts`)."""
+    out, block, outputs = [], None, iter(printed)
+    for line in text.splitlines():
+        if block is None:
+            out.append(line)
+            if line.startswith("```"):
+                block, language = [], line[3:].strip()
+            continue
+        if not line.startswith("```"):
+            block.append(line)
+            continue
+        if not language and block and block[0].startswith("$ "):
+            commands = [entry for entry in block if entry.startswith("$ ")]
+            results = [next(outputs) for _ in commands]
+            if not any(entry.strip() == "..." for entry in block):
+                block = [entry for command, result in zip(commands, results) for entry in (command, *result)]
+        out.extend(block + [line])
+        block = None
+    return "\n".join(out) + "\n"
 
 
 def test_the_values_the_python_example_shows(monkeypatch):

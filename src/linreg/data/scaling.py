@@ -173,10 +173,13 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
         spread = np.where(spread > 0, spread, 1.0)
         scale = np.sqrt((u @ (centred / spread) ** 2) / len(u)) * spread
         standardized = centred / scale
+    # Whole columns checked at once (a column of a row-major array is strided).
+    huge = ~(np.isfinite(centred).all(axis=0) & np.isfinite(scale))
+    tiny = ~np.isfinite(standardized).all(axis=0) | ~(scale >= np.finfo(np.float64).tiny)
     for j in range(values.shape[1]):
-        if not (np.all(np.isfinite(centred[:, j])) and math.isfinite(scale[j])):
+        if huge[j]:
             raise ScaleError(first_column + j, "its values differ by more than float64 can hold (about 1.8e308)")
-        if not np.all(np.isfinite(standardized[:, j])) or scale[j] == 0 or scale[j] < np.finfo(np.float64).tiny:
+        if tiny[j]:
             raise ScaleError(first_column + j, "its spread is too small for float64 arithmetic")
     return mean, scale, standardized
 

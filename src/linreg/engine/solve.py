@@ -24,8 +24,12 @@ from linreg.engine import driver
 LANDING_RATE = 0.5
 # Refinement rounds go on while each shrinks the correction to at most half
 # the one before (they shrink it by about ε of the training dtype); this many
-# is a cap that a working refinement never reaches.
+# is a cap that a working refinement never reaches. A round whose correction
+# is below this share of the answer (an eighth of float64's ε, in the fitted
+# values and in the weights) could not change the float64 answer that is
+# returned, so it ends the rounds as one that stopped shrinking does.
 MAX_REFINEMENTS = 30
+BELOW_FLOAT64 = float(np.finfo(np.float64).eps) / 8
 # Rows of extended-precision data made at a time: about this many numbers.
 BLOCK_NUMBERS = 2**20
 # Patience of the stall rule (core/training.py): for momentum methods the
@@ -213,10 +217,11 @@ def refine(model, scaled, ortho, data, W, b, max_rounds=MAX_REFINEMENTS, q=None)
         # the weights, where directions the data hardly see converge slower.
         sizes = (math.sqrt(float(np.mean(change * change)) + float(np.mean(fitted * fitted))),
                  float(np.linalg.norm(last[0]) / max(np.linalg.norm(W), np.finfo(np.float64).tiny)))
-        if not any(size < before / 2 for size, before in zip(sizes, previous)):
-            # No longer shrinking: the round moved only rounding, so it is left
-            # out, and what it would have moved says how far that goes. Where
-            # the rounds ended is where this one started.
+        if max(sizes) < BELOW_FLOAT64 or not any(size < before / 2 for size, before in zip(sizes, previous)):
+            # Too small to show in float64, or no longer shrinking (the round
+            # moved only rounding): it is left out, and what it would have
+            # moved says how far that goes. Where the rounds ended is where
+            # this one started.
             return W.astype(np.float64), float(b), _rounds_history(rows + rows[-1:]), last, True
         W, b, r_hat, previous = W + last[0], b + EXTENDED(beta), r_hat + change, sizes
     return W.astype(np.float64), float(b), _rounds_history(rows), last, False
