@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench lessons clean
+.PHONY: run test bench lessons docs clean
 
 run: $(STAMP)
 	$(PY) main.py
@@ -12,6 +12,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The README's example outputs rewritten from what the code prints now
+# (tests/test_readme.py checks them; abridged blocks, with "...", by hand).
+docs: $(STAMP)
+	LINREG_UPDATE_README=1 $(PY) -m pytest -q -p no:randomly tests/test_readme.py || $(PY) -m pytest -q -p no:randomly tests/test_readme.py
 
 # The side-by-side benchmark (docs/performance.md). Its peers, PyTorch and JAX,
 # are installed into the venv here, never as dependencies of the package.
