@@ -46,6 +46,11 @@ FEW_DIGITS = 5
 # delivery came within 0.2 digit of the bare bounds; times 4 (0.6 digit) the
 # promise stays below every delivery measured there, by 0.8 digit or more.
 SAFETY = 4.0
+# A coefficient is zero to rounding when its bound exceeds it and is below
+# this share of the coefficients' size (their norm): zero at about 12 of the
+# 16 digits float64 carries. The streamed statistics' bound (κ²·ε) can
+# swallow a small coefficient that is not zero at all; that one is unknown.
+ZERO_SHARE = 1e-12
 
 # Convergence of the direct optimizers: stop when the gradient's norm has
 # fallen to `tol` times its first value. Near the minimum the coefficients'
@@ -109,9 +114,13 @@ class Bounds:
 
     @property
     def zero(self):
-        """Coefficients within their bound of zero: zero to rounding, their
-        relative error meaningless (an intercept left out is one too)."""
-        return self.value <= self.total
+        """Coefficients within their bound of zero while that bound is tiny
+        beside the coefficients' size: zero to rounding, their relative
+        error meaningless (an intercept left out is one too). A larger bound
+        that swallows a coefficient says its value is unknown, not zero: it
+        counts, with no correct digit."""
+        scale = max(float(np.linalg.norm(self.value)), np.finfo(np.float64).tiny)
+        return (self.value <= self.total) & (self.total <= ZERO_SHARE * scale)
 
     @property
     def relative(self):
@@ -128,7 +137,7 @@ class Bounds:
         if not np.linalg.norm(self.total[1:]) < 0.1 * np.linalg.norm(slopes):
             return 0.0
         worst = float(np.max(self.relative[~self.zero], initial=0.0))
-        return min(-math.log10(worst), MAX_DIGITS) if worst > 0 else MAX_DIGITS
+        return min(max(-math.log10(worst), 0.0), MAX_DIGITS) if worst > 0 else MAX_DIGITS
 
     def dominant(self):
         """The stage whose bound is largest on the worst coefficient."""
