@@ -134,7 +134,7 @@ def bin_table(found):
         memory = np.array([row.memory for row in group])
         moments = np.array([row.moments for row in group])
         promised = np.array([row.moments_promised for row in group])
-        kept = sum(row.moments >= row.moments_promised - WITHIN for row in group)
+        kept = sum(not broken(row) for row in group)  # promising no digit (not converged) breaks nothing
         promise = sum(row.moments >= row.memory_promised - WITHIN for row in group)
         label = f"{low:.0e} to {high:.0e}" if math.isfinite(high) else f"{low:.0e} or more"
         lines.append(
