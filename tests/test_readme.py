@@ -175,3 +175,30 @@ def test_the_scikit_learn_example_runs(monkeypatch):
     exec("\n".join(code), scope)
     fit = scope["search"].best_estimator_[-1].fit_
     assert fit.converged and fit.r_squared > 0.9
+
+
+def test_the_hard_cases_digits_the_readme_states(tmp_path):
+    """The sentence after the poly10 transcript: linreg's worst coefficient
+    and statsmodels' QR against the exact answer of the file's numbers."""
+    import numpy as np
+    import statsmodels.api as sm
+
+    import linreg
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    import accuracy
+
+    text = " ".join(README.read_text(encoding="utf-8").split())
+    said = re.search(r"its worst coefficient has ([\d.]+) correct digits, more than it promises; "
+                     r"statsmodels' QR solution has ([\d.]+)", text)
+    assert said, "the README's sentence on the poly10 digits"
+    path = tmp_path / "poly10.csv"
+    subprocess.run([sys.executable, str(ROOT / "examples" / "make_data.py"), "--poly10", str(path)], check=True)
+    data = np.loadtxt(path, delimiter=",", skiprows=1)
+    x, y = data[:, :-1], data[:, -1]
+    reference = accuracy.exact_least_squares(x, y)
+    fit = linreg.fit(path, target="y", progress=False, warn=lambda _: None)
+    ours = accuracy.correct_digits(fit.stats.coefficients, reference)
+    theirs = accuracy.correct_digits(sm.OLS(y, sm.add_constant(x)).fit(method="qr").params, reference)
+    assert (f"{ours:.1f}", f"{theirs:.1f}") == said.groups()
+    assert ours > fit.estimated_digits
