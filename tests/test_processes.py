@@ -1,5 +1,6 @@
 """The command line in fresh processes: help without TensorFlow, SIGTERM and
-SIGINT during training, kill -9 and resume, peak memory, refused checkpoints.
+SIGINT during training and during a streamed read, kill -9 and resume, peak
+memory, refused checkpoints.
 
 Each TensorFlow process costs seconds to start, so processes that do not
 depend on each other run side by side."""
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 import tensorflow as tf
 
@@ -127,20 +130,22 @@ def test_help_needs_no_tensorflow_and_import_changes_nothing(tmp_path):
 
 def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
     data = hard(tmp_path / "data.csv", 0.99999)  # gd needs millions of epochs: runs until stopped
-    runs = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        out = tmp_path / signum.name
+    started = {}
+    for signum, engine in ((signal.SIGTERM, "memory"), (signal.SIGINT, "memory"), (signal.SIGTERM, "stream")):
+        out = tmp_path / f"{signum.name}-{engine}"
         out.mkdir()
-        runs[signum] = out, start(
+        started[signum, out] = start(
             tmp_path, "fit", data, "--target", "y", "--dtype", "float64", "--epochs", "1000000000", "--tol", "0",
-            "--optimizer", "gd",
+            "--optimizer", "gd", "--engine", engine,
             "--json", out / "fit.json", "--out", out / "plots", "--export", out / "model",
             "--checkpoint", out / "ck", "--compile", "none",
         )
-    for signum, (out, process) in runs.items():
+    index = {}  # each run's checkpoint index when the signal was sent
+    for (signum, out), process in started.items():
         wait_until((out / "ck" / "checkpoint").is_file, process)  # 5 s of training saved
+        index[out] = (out / "ck" / "checkpoint").read_text()
         process.send_signal(signum)
-    for signum, (out, process) in runs.items():
+    for (signum, out), process in started.items():
         code, _, err = finish(process)
         assert code == 128 + signum
         assert err.splitlines() == ["error: interrupted"], err
@@ -148,7 +153,8 @@ def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
         assert not (out / "plots").exists() or not any((out / "plots").iterdir())
         temporary = [p for p in out.rglob("*") if p.name.startswith(".") or ".tmp" in p.name or p.name.endswith("_temp")]
         assert temporary == []
-        assert saved_epoch(out / "ck") > 0  # the interrupted run saved where it was
+        # The interrupted run saved where it was, on its way out.
+        assert (out / "ck" / "checkpoint").read_text() != index[out] and saved_epoch(out / "ck") > 0
 
 
 def test_kill_9_and_resume_gives_the_same_bits(tmp_path):
@@ -243,3 +249,34 @@ def test_a_signal_while_tensorflow_imports_is_one_line(tmp_path, signum, code):
     out, err = child.communicate(timeout=60)
     assert child.returncode == code
     assert err == "error: interrupted\n" and out == ""
+
+
+# `linreg` whose CSV reading stops after the first piece, with the next chunks
+# in the parsing pool's hands and the file open, until a signal ends it.
+READ_HELD = (
+    "import runpy, sys, threading\n"
+    "from pathlib import Path\n"
+    "from linreg.data import csv_reader\n"
+    "reading, read = Path(sys.argv.pop(1)), csv_reader.pieces\n"
+    "def pieces(*args, **kwargs):\n"
+    "    for piece in read(*args, **kwargs):\n"
+    "        reading.touch()\n"
+    "        threading.Event().wait()\n"
+    "        yield piece\n"
+    "csv_reader.pieces = pieces\n"
+    "sys.argv[0] = 'linreg'\n"
+    "runpy.run_module('linreg', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def test_sigint_during_a_streamed_read_is_one_line_and_writes_nothing(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((200_000, 5))  # 24 MB of text: several chunks
+    pacsv.write_csv(pa.table({**{f"x{j}": x[:, j] for j in range(5)}, "y": x.sum(axis=1)}), tmp_path / "d.csv")
+    reading = tmp_path / "reading"
+    process = start(tmp_path, "fit", tmp_path / "d.csv", "--target", "y", "--engine", "moments",
+                    "--json", tmp_path / "fit.json", "--quiet", python=("-c", READ_HELD, reading))
+    wait_until(reading.exists, process)
+    process.send_signal(signal.SIGINT)
+    assert finish(process) == (128 + signal.SIGINT, "", "error: interrupted\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "reading"]  # no JSON, whole or in part

@@ -59,28 +59,12 @@ def _docstring(module_name):
 
 
 def import_tensorflow_quietly():
-    """Import TensorFlow without its C++ start-up chatter on stderr.
+    """Import TensorFlow without its log lines on stderr (linreg/quiet.py), and
+    keep its Python logger at ERROR: a command's stderr holds only its own
+    `error: …` line."""
+    from linreg.quiet import import_tensorflow
 
-    TensorFlow's native libraries print lines about oneDNN, CPU features and
-    missing CUDA drivers while loading and scanning devices, whatever
-    TF_CPP_MIN_LOG_LEVEL says in this build. A command whose stderr should
-    hold only its own `error: …` line points file descriptor 2 at /dev/null
-    for the import and the device scan, then puts it back. Only the command
-    line does this: importing the library changes nothing in the process.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-    tf.get_logger().setLevel("ERROR")
+    import_tensorflow().get_logger().setLevel("ERROR")
 
 
 def main(argv=None):
@@ -94,16 +78,13 @@ def main(argv=None):
         # remove temporary files, and the user sees one line.
         if previous is not signal.SIG_IGN:  # an ignored SIGTERM stays ignored
             signal.signal(signal.SIGTERM, raise_interrupted)
-        chosen = argv[:1] if argv[:1] and argv[0] in COMMANDS else ()
-        args = build_parser(full=chosen).parse_args(argv)
-        args.argv = argv
-        if getattr(args, "workers", 1) > 1:  # the launcher itself never imports TensorFlow
-            return args.launch(args)
         if os.environ.get("TF_CONFIG"):
-            # A worker. Before any thread starts, so that all inherit it: SIGINT
-            # and SIGTERM reach it only through its watchdog (engine/cluster.py).
+            # A worker (the launcher refuses TF_CONFIG). Before any thread
+            # starts, so that all inherit it -- even before the flags, whose
+            # checks import numpy, which starts its BLAS threads: SIGINT and
+            # SIGTERM reach it only through its watchdog (engine/watchdog.py).
             signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-            from linreg.engine.cluster import watchdog
+            from linreg.engine.watchdog import watchdog
 
             watchdog()  # its start is the worker's, for the deadline to join the group
             # TensorFlow's C++ code logs every aborted collective and a taken
@@ -113,6 +94,11 @@ def main(argv=None):
         if os.environ.get("LINREG_PIN_CORES") == "1":  # one thread for numpy's BLAS, before numpy starts it
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
             os.environ.setdefault("OMP_NUM_THREADS", "1")
+        chosen = argv[:1] if argv[:1] and argv[0] in COMMANDS else ()
+        args = build_parser(full=chosen).parse_args(argv)
+        args.argv = argv
+        if getattr(args, "workers", 1) > 1:  # the launcher itself never imports TensorFlow
+            return args.launch(args)
         import_tensorflow_quietly()
         return args.run(args) or 0
     except LinregError as error:
