@@ -71,7 +71,10 @@ class Watchdog(threading.Thread):
             if not self.takes_signals:
                 time.sleep(TICK_SECONDS)
             elif (caught := signal.sigtimedwait(SIGNALS, TICK_SECONDS)) is not None:
-                if signal.getsignal(caught.si_signo) is not signal.SIG_IGN:  # `nohup` and the like
+                # A debugger attaching (ptrace) can wake the wait with a number
+                # outside SIGNALS; passing it on would kill this thread. An
+                # ignored signal (`nohup` and the like) stays ignored.
+                if caught.si_signo in SIGNALS and signal.getsignal(caught.si_signo) is not signal.SIG_IGN:
                     self.signal = self.signal or (caught.si_signo, time.monotonic())
                     _thread.interrupt_main(caught.si_signo)
             with self.lock:
