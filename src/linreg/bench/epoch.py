@@ -36,15 +36,18 @@ def epochs_for(n, d, overhead, target_seconds):
     return int(min(20_000, max(MIN_EPOCHS, round(target_seconds / per_epoch))))
 
 
-def seconds_per_epoch(run, epochs, repeats):
-    """Median seconds per epoch over `repeats` timed calls, after one warm-up call."""
-    run(epochs)
-    times = []
+def seconds_per_epoch(runs, repeats):
+    """Median seconds per epoch of each run, {name: (run, epochs)}, warmed
+    up already, over `repeats` timed calls. The systems take turns, call by
+    call, so that a change in the machine's load falls on all of them alike
+    rather than on whichever ran during it."""
+    times = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run(epochs)
-        times.append((time.perf_counter() - start) / epochs)
-    return statistics.median(times)
+        for name, (run, epochs) in runs.items():
+            start = time.perf_counter()
+            run(epochs)
+            times[name].append((time.perf_counter() - start) / epochs)
+    return {name: statistics.median(found) for name, found in times.items()}
 
 
 def read_bandwidth(x, y, repeats=7):
@@ -77,17 +80,22 @@ def benchmark(cases, repeats=5, target_seconds=0.25, systems=None, echo=None):
         case = {"n": n, "d": d, "bytes": x.nbytes + y.nbytes, "systems": {}}
         if case["bytes"] >= BANDWIDTH_MIN_BYTES:
             bandwidths[(n, d)] = read_bandwidth(x, y)
+        runs = {}
         for name, (make, overhead) in systems.items():
             epochs = epochs_for(n, d, overhead, target_seconds)
             try:
-                seconds = seconds_per_epoch(make(x, y), epochs, repeats)
+                run = make(x, y)
+                run(epochs)  # the warm-up call (tracing, compiling), untimed
+                runs[name] = (run, epochs)
             except Exception as error:  # a peer that is missing or fails on this case
                 reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
                 report["unavailable"].setdefault(name, reason[:200])
                 echo(f"  N={n:.0e} d={d} {name}: unavailable ({reason[:80]})", flush=True)
-                continue
+        for name, seconds in seconds_per_epoch(runs, repeats).items():
             case["systems"][name] = seconds
-            echo(f"  N={n:.0e} d={d} {name:14s} {format_seconds(seconds)} per epoch ({epochs} epochs a call)", flush=True)
+            echo(f"  N={n:.0e} d={d} {name:14s} {format_seconds(seconds)} per epoch ({runs[name][1]} epochs a call)",
+                 flush=True)
+        del runs
         ours_here = {k: v for k, v in case["systems"].items() if is_ours(k)}
         case["ours"] = min(ours_here, key=ours_here.get) if ours_here else None
         case["auto"] = f"linreg {resolve_compile('auto', n, d, 10_000)}"
