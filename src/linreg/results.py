@@ -3,20 +3,30 @@
 Fit: the coefficients and statistics in original units, the verdict, the
 history of training, and the reports and exports made from them. Model: an
 exported SavedModel loaded again, predicting like Fit. Both take new data
-through the design of the fit (the same columns and category levels).
+through the design of the fit (the same columns and category levels). A Fit
+names its statistics as statsmodels' results do, and shows in a notebook as
+their summary does (io/html.py).
 """
 import copy
+import math
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
+from linreg.data.cells import bad_weight
 from linreg.data.frames import frame_design, real_array
 from linreg.data.read import read_design
 from linreg.errors import LinregError
 from linreg.plan import MAX_MOMENTS_FEATURES, real
+from linreg.quiet import import_tensorflow
 from linreg.train import original
+
+# Every way into the library's TensorFlow code (linreg.fit, linreg.load, Fit,
+# Model) imports this module first: TensorFlow comes in here, without its
+# log lines on stderr.
+import_tensorflow()
 
 
 class NotConvergedError(LinregError):
@@ -131,13 +141,39 @@ class Fit:
         low, high = self._by_name(self.stats.coefficients - half), self._by_name(self.stats.coefficients + half)
         return {name: (low[name], high[name]) for name in self.names}
 
-    r_squared = property(lambda self: self.stats.r_squared)
-    adj_r_squared = property(lambda self: self.stats.adj_r_squared)
+    r_squared = rsquared = property(lambda self: self.stats.r_squared)
+    adj_r_squared = rsquared_adj = property(lambda self: self.stats.adj_r_squared)
     residual_sd = property(lambda self: self.stats.residual_sd)
     n = property(lambda self: self.stats.n)
     epochs = property(lambda self: self.result.epochs)
     converged = property(lambda self: self.result.converged)
     compile = property(lambda self: self.result.compile)
+
+    def _diagnostic(name, what, rows=False):  # noqa: N805  (builds the properties below)
+        """A statistic of statsmodels' results. F, the likelihood and the
+        information criteria come from the loss, known to every engine; the
+        others need the cross-products (rows=True), and a streamed engine,
+        which never held the rows, may not know them at all."""
+
+        def get(self):
+            self._valid(what, statistics=rows)
+            value = getattr(self.diagnostics, name)
+            if rows and self.scaled.represents is not None and math.isnan(value):
+                raise LinregError(f"no {what}: engine {self.engine} gathers statistics of the rows, not the rows "
+                                  "themselves, which it needs; fit with engine memory for it")
+            return value
+
+        return property(get, doc=f"The {what}, as statsmodels' OLS (WLS when weighted) results give it.")
+
+    f_statistic = _diagnostic("f_statistic", "F statistic")  # a Wald F for a robust covariance, as statsmodels'
+    f_pvalue = _diagnostic("f_p_value", "F test's p-value")
+    log_likelihood = _diagnostic("log_likelihood", "log-likelihood")
+    aic = _diagnostic("aic", "AIC")
+    bic = _diagnostic("bic", "BIC")
+    durbin_watson = _diagnostic("durbin_watson", "Durbin-Watson statistic", rows=True)
+    # statsmodels' condition_number (of the raw design, weighted); condition_number is the standardized data's.
+    condition_number_raw = _diagnostic("condition_number_raw", "condition number of the raw design", rows=True)
+    del _diagnostic
 
     @property
     def history(self):
@@ -158,26 +194,35 @@ class Fit:
             "round": h.round,
         }
 
-    def predict(self, x, interval=None, alpha=0.05):
+    def predict(self, x, interval=None, alpha=0.05, weights=None):
         """Predictions for x: an array [N, d], a data frame with the feature
         columns, or a CSV path with them. With interval="confidence" (for the
         mean at x) or "prediction" (for a new observation at x), also the
-        1 - alpha interval: returns (prediction, low, high)."""
+        1 - alpha interval: returns (prediction, low, high). weights: the new
+        rows' observation weights (N numbers, or the name of a column of x),
+        for prediction intervals, where a new observation's variance is σ²/w;
+        a weighted fit's prediction intervals need them."""
+        raw = x
         x = _features(x, self.features, self.table.columns, self.table.categories, self.formula)
         mean = self.stats.coefficients[0] + x @ self.stats.coefficients[1:]
+        weights = _new_weights(raw, weights, len(x), self.scaled.weighted, interval)
         if interval is None:
             return mean
         self._valid("intervals")
         return _interval(mean, x, self.stats.covariance, self.stats.residual_sd, self.covariance.distribution,
-                         interval, alpha)
+                         interval, alpha, weights)
 
     # --- reports ---------------------------------------------------------------
 
     def summary(self):
-        """The text table `linreg fit` prints."""
-        from linreg.io.report import summary
+        """The text table `linreg fit` prints: a str, shown as HTML tables in a notebook."""
+        from linreg.io.html import Summary
 
-        return summary(self)
+        return Summary.of(self)
+
+    def _repr_html_(self):
+        """What a notebook shows for the fit: its summary's tables."""
+        return self.summary()._repr_html_()
 
     def to_dict(self):
         """The document `linreg fit --json` writes."""
@@ -193,7 +238,8 @@ class Fit:
         statistics = self.stats if self.scaled.cross_products else None
         export.save(path, self.model, self.scaled, self.features, self.target, force=force, statistics=statistics,
                     columns=self.table.columns, categories=self.table.categories, formula=self.formula,
-                    covariance=self.covariance if self.scaled.cross_products else None)
+                    covariance=self.covariance if self.scaled.cross_products else None,
+                    weighted=self.scaled.weighted)
 
     def __repr__(self):
         state = "converged" if self.converged else "NOT converged"
@@ -241,14 +287,45 @@ def _features(x, features, columns=None, categories=None, formula=None):
     return x
 
 
+def _new_weights(x, weights, rows, weighted, interval):
+    """The new rows' weights as float64 [rows] (None: all 1), from an array or
+    a column of x (a file or a data frame), checked against the interval asked."""
+    if weights is None:
+        if weighted and interval == "prediction":
+            raise LinregError("the model was fitted with weights, so a new observation's variance is σ²/w: give the "
+                              "new rows' weights (weights=, or --weights COLUMN) for prediction intervals")
+        return None
+    if interval != "prediction":
+        raise LinregError("weights only set the width of prediction intervals; ask for interval=\"prediction\" "
+                          "(--interval prediction) or leave the weights out")
+    if isinstance(weights, str):  # a column of the new rows, read as their features were
+        if str(x) == "-":
+            raise LinregError(f"the weights' column {weights!r} would be a second reading of standard input, which "
+                              "has been read; save the rows to a file and give its path")
+        if isinstance(x, (str, Path)):
+            weights = read_design(x, [weights], {})[:, 0]
+        elif hasattr(x, "columns") and hasattr(x, "to_numpy"):
+            weights = frame_design(x, [weights], {})[:, 0]
+        else:
+            raise LinregError(f"weights names the column {weights!r}, but x is an array; give the weights as an array")
+    weights = real_array(weights, "weights")
+    if weights.shape != (rows,):
+        raise LinregError(f"weights must be {rows} numbers, one per row of x; got shape {list(weights.shape)}")
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights > 0)))
+    if len(bad):
+        raise bad_weight(f"row {bad[0] + 1} of the new data", weights[bad[0]])
+    return weights
+
+
 INTERVALS = ("confidence", "prediction")
 
 
-def _interval(mean, x, covariance, residual_sd, distribution, interval, alpha):
+def _interval(mean, x, covariance, residual_sd, distribution, interval, alpha, weights=None):
     """(mean, low, high): the interval for the mean at each row x (confidence),
     or for a new observation there (prediction, which adds the residual
-    variance), from the coefficients' covariance and `distribution` (scipy's:
-    Student's t, or the normal for a robust covariance)."""
+    variance, over the row's weight when given), from the coefficients'
+    covariance and `distribution` (scipy's: Student's t, or the normal for a
+    robust covariance)."""
     if interval not in INTERVALS:
         raise LinregError(f"interval must be one of {', '.join(INTERVALS)}, not {interval!r}")
     if not (real(alpha) and 0 < alpha < 1):
@@ -256,7 +333,7 @@ def _interval(mean, x, covariance, residual_sd, distribution, interval, alpha):
     design = np.column_stack([np.ones(len(x)), x])
     variance = np.einsum("ij,jk,ik->i", design, np.asarray(covariance), design)
     if interval == "prediction":
-        variance = variance + residual_sd**2
+        variance = variance + residual_sd**2 / (1.0 if weights is None else weights)
     half = distribution.ppf(1 - alpha / 2) * np.sqrt(np.maximum(variance, 0.0))
     return mean, mean - half, mean + half
 
@@ -276,16 +353,21 @@ class Model:
 
             self.formula = Formula.from_json(self.metadata["formula"], self.path)
 
-    def predict(self, x, interval=None, alpha=0.05):
-        """Predictions through the SavedModel; with interval= as Fit.predict,
-        from the coefficients' covariance stored in the export."""
+    def predict(self, x, interval=None, alpha=0.05, weights=None):
+        """Predictions through the SavedModel; with interval= and weights= as
+        Fit.predict, from the coefficients' covariance stored in the export."""
+        raw = x
         x = _features(x, self.features, self.metadata.get("columns"), self.metadata.get("categories"), self.formula)
+        weights = _new_weights(raw, weights, len(x), self.metadata.get("weighted", False), interval)
         import tensorflow as tf
 
         inputs = {key: tf.constant(x[:, j]) for j, key in enumerate(self.metadata["inputs"])}
         mean = self._serve(**inputs)["prediction"].numpy()
         if interval is None:
             return mean
+        if "penalty" in self.metadata:
+            raise LinregError(f"the export {self.path} is a penalized fit, whose coefficients were chosen with the data: "
+                              "it has no valid intervals; predict without an interval")
         if "covariance" not in self.metadata:
             raise LinregError(f"the export {self.path} holds no covariance; export the fit again for intervals")
         meta = self.metadata
@@ -294,7 +376,7 @@ class Model:
         # A robust covariance's intervals use the normal (exports older than the
         # covariance types hold the classical one, with Student's t).
         distribution = stats.t(meta["df_residual"]) if meta.get("use_t", True) else stats.norm()
-        return _interval(mean, x, meta["covariance"], meta["residual_sd"], distribution, interval, alpha)
+        return _interval(mean, x, meta["covariance"], meta["residual_sd"], distribution, interval, alpha, weights)
 
     def __repr__(self):
         return f"<linreg.Model {self.target!r} ~ {', '.join(self.features)} from {self.path}>"

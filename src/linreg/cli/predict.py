@@ -3,7 +3,8 @@
 Loads the SavedModel that `linreg fit --export DIR` wrote, reads the feature
 columns it was trained on from the CSV (other columns are ignored) and writes
 one prediction per row, under the header `prediction`; with --interval, also
-the interval's `lower` and `upper` ends.
+the interval's `lower` and `upper` ends (--weights COL: the new rows' weights,
+which a prediction interval of a weighted model needs).
 """
 from pathlib import Path
 
@@ -32,6 +33,11 @@ def add_arguments(parser):
     parser.add_argument(
         "--alpha", type=probability, default=0.05, help="1 - the interval's coverage (default 0.05: 95%%)"
     )
+    parser.add_argument(
+        "--weights", metavar="COL",
+        help="the new rows' observation weights, from this column, for --interval prediction: a new observation's "
+        "variance is the residual variance over its weight (needed for a model fitted with weights)",
+    )  # fmt: skip
     parser.set_defaults(check=check, run=run)
 
 
@@ -53,10 +59,10 @@ def run(args):
     from linreg.errors import LinregError
 
     model = linreg.load(args.model)
-    if args.interval is None:
+    if args.interval is None and args.weights is None:
         columns, header = [model.predict(args.data)], "prediction"
     else:
-        columns, header = model.predict(args.data, args.interval, args.alpha), "prediction,lower,upper"
+        columns, header = model.predict(args.data, args.interval, args.alpha, args.weights), "prediction,lower,upper"
     bad = np.flatnonzero(~np.all(np.isfinite(np.column_stack(columns)), axis=1))
     if len(bad):
         raise LinregError(

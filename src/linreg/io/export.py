@@ -6,9 +6,15 @@ one float64 vector per feature (named after the feature) and returns
 one row); `serving_float32` is the same for float32 vectors (what
 `tf.constant([1.0])` makes), answering in float32, and the loaded
 object's `predict(x)` takes rows [N, d] of either. The standardization is
-inside the graph, so a server needs nothing else. `linreg.json` beside it
-repeats the feature names, the signature's input names and the scaling for
-people and for `linreg predict`.
+inside the graph, so a server needs nothing else. The inputs are the model's
+design: a categorical column's 0/1 indicators, a formula's columns
+(`signature_inputs` in linreg.json says which is which). For intervals, the
+SavedModel also holds the coefficients' covariance in original units
+(`covariance`), the residual variance (`residual_variance`), its degrees
+of freedom (`df_residual`) and whether the intervals use Student's t (else,
+for a robust covariance, the normal: `use_t`) as variables. `linreg.json`
+beside it repeats the feature names, the signature's input names and the
+scaling for people and for `linreg predict`.
 """
 import json
 import os
@@ -20,6 +26,7 @@ import tensorflow as tf
 from linreg.data.scaling import from_standardized, to_standardized
 from linreg.errors import LinregError
 from linreg.io.files import METADATA, atomic_path, check_export, is_export
+from linreg.quiet import quiet_logger
 
 
 def input_names(features):
@@ -40,9 +47,22 @@ def input_names(features):
 class Predictor(tf.Module):
     """The trained LinearModel wrapped in the standardization it was trained in."""
 
-    def __init__(self, model, scaled, features):
+    def __init__(self, model, scaled, features, statistics=None, use_t=True):
         super().__init__(name="linreg_predictor")
         self.model = model
+        if statistics is not None:
+            # For intervals in any TensorFlow program: the coefficients' covariance
+            # in original units, ordered (intercept, features...) -- the
+            # intercept's row and column 0 for a fit through the origin -- so a
+            # row x's mean has variance [1, x]·C·[1, x]ᵀ, and a new observation
+            # with weight w that plus residual_variance / w (w = 1 unweighted);
+            # the interval's quantile is Student's t with df_residual degrees of
+            # freedom, or the normal's for a robust covariance (use_t false).
+            self.covariance = tf.Variable(statistics.covariance, trainable=False, dtype=tf.float64, name="covariance")
+            self.residual_variance = tf.Variable(statistics.residual_sd**2, trainable=False, dtype=tf.float64,
+                                                 name="residual_variance")
+            self.df_residual = tf.Variable(statistics.df_residual, trainable=False, dtype=tf.int64, name="df_residual")
+            self.use_t = tf.Variable(use_t, trainable=False, dtype=tf.bool, name="use_t")
         self.x_mean = tf.Variable(scaled.x_mean, trainable=False, dtype=tf.float64, name="x_mean")
         self.x_scale = tf.Variable(scaled.x_scale, trainable=False, dtype=tf.float64, name="x_scale")
         self.y_mean = tf.Variable(scaled.y_mean, trainable=False, dtype=tf.float64, name="y_mean")
@@ -75,6 +95,25 @@ class Predictor(tf.Module):
         self.serve, self.serve_float32 = serving(tf.float64), serving(tf.float32)
 
 
+def signature_inputs(features, categories=None, formula=None):
+    """What each input of the signatures is, in their order: a feature column,
+    one 0/1 indicator of a categorical column's level, or a column the formula
+    makes of the raw columns -- the signatures take the model's design, not
+    the raw data, which linreg predict and Model.predict code themselves."""
+    levels = {f"{column}[{level}]": (column, level) for column, values in (categories or {}).items()
+              for level in values}
+    described = []
+    for key, feature in zip(input_names(features), features):
+        if formula is not None:
+            what = f"the column {feature!r} that the formula {formula.text!r} makes of the raw columns"
+        elif feature in levels:
+            what = "1 where the column {!r} is {!r}, else 0".format(*levels[feature])
+        else:
+            what = f"the column {feature!r}"
+        described.append({"input": key, "feature": feature, "is": what})
+    return described
+
+
 def _identity(path):
     try:
         status = os.lstat(path)
@@ -84,25 +123,29 @@ def _identity(path):
 
 
 def save(directory, model, scaled, features, target, force=False, statistics=None, columns=None, categories=None,
-         formula=None, covariance=None):
+         formula=None, covariance=None, penalty=None, weighted=False):
     """Write the export folder: built under a temporary name beside it and
-    renamed into place when complete (replacing an old one only with force)."""
+    renamed into place when complete (replacing an old one only with force).
+    penalty: a penalized fit's penalty, alpha and l1_ratio (it has no intervals)."""
     directory = Path(directory)
     check_export(directory, force)
     found = _identity(directory)  # what was there when we started: to notice a concurrent writer
     with atomic_path(directory, folder=True, what="export folder") as building:
-        predictor = Predictor(model, scaled, features)
+        predictor = Predictor(model, scaled, features, statistics, use_t=covariance is None or bool(covariance.use_t))
         signatures = {"serving_default": predictor.serve, "serving_float32": predictor.serve_float32}
-        tf.saved_model.save(predictor, str(building), signatures=signatures)
+        with quiet_logger():  # its INFO line "Assets written to: <the temporary folder>"
+            tf.saved_model.save(predictor, str(building), signatures=signatures)
         metadata = {
             "target": target,
             "features": list(features),
             "inputs": input_names(features),
+            "signature_inputs": signature_inputs(features, categories, formula),
             "dtype": model.W.dtype.name,
             "x_mean": scaled.x_mean.tolist(),
             "x_scale": scaled.x_scale.tolist(),
             "y_mean": scaled.y_mean,
             "y_scale": scaled.y_scale,
+            "weighted": bool(weighted),  # a weighted model's prediction intervals need the new rows' weights
         }
         if categories:
             # The data's own columns and the levels of the categorical ones, to code new rows alike.
@@ -118,6 +161,8 @@ def save(directory, model, scaled, features, target, force=False, statistics=Non
                 residual_sd=statistics.residual_sd,
                 df_residual=statistics.df_residual,
             )
+        if penalty is not None:
+            metadata["penalty"] = penalty
         if covariance is not None:
             # The covariance's type and whether its intervals use Student's t (else the normal).
             metadata.update(cov_type=covariance.cov_type, use_t=bool(covariance.use_t))
@@ -147,7 +192,8 @@ def load(directory):
     if not _valid_metadata(metadata):
         raise LinregError(f"{damaged}: {METADATA} does not describe a model; export the model again")
     try:
-        loaded = tf.saved_model.load(str(directory))
+        with quiet_logger():
+            loaded = tf.saved_model.load(str(directory))
         serve = loaded.signatures["serving_default"]
         # One prediction proves the variables are all there and readable.
         serve(**{key: tf.zeros([1], tf.float64) for key in metadata["inputs"]})

@@ -106,6 +106,7 @@ def summary(fit):
     lines = [
         f"linreg fit: {table.path}, target {table.target!r}, {d} feature{'s' if d > 1 else ''}, {n} rows"
         + (f" ({table.dropped} with missing values left out)" if table.dropped else ""),
+        *_kind_lines(fit),
         f"  features and target standardized; {fit.dtype}; compile {result.compile}; {_engine_line(fit)}",
         f"  condition number of the standardized data {fit.condition_number:.4g} (the loss's Hessian: "
         f"{fit.condition_number * fit.condition_number:.4g}); expect {fit.estimated_digits:.1f} correct digits or more "
@@ -156,9 +157,11 @@ def summary(fit):
                 "exact fit: the residuals are zero to rounding, so the standard errors are 0 and t and p are not "
                 "meaningful"
             )
+    uncentered = "" if fit.scaled.intercept else " (uncentered)"
     lines += [
         "",
-        f"R²  {stats.r_squared:.6f}   adjusted R²  {stats.adj_r_squared:.6f}   residual SD  {stats.residual_sd:.6g}"
+        f"R²{uncentered}  {stats.r_squared:.6f}   adjusted R²{uncentered}  {stats.adj_r_squared:.6f}   residual SD  "
+        f"{stats.residual_sd:.6g}"
         f"   n  {stats.n}   df  {stats.df_residual}",
     ]
     if result.converged:
@@ -184,6 +187,27 @@ def summary(fit):
         else "identical to the last digit"
     )
     return "\n".join(lines)
+
+
+def weights_source(fit):
+    """Where a weighted fit's weights came from; None for an unweighted fit."""
+    if not fit.scaled.weighted:
+        return None
+    column = fit.table.weights_column
+    return f"column {column!r}" if isinstance(column, str) else "an array"
+
+
+def _kind_lines(fit):
+    """What sets this fit apart from ordinary least squares with an intercept (no line for that)."""
+    lines = []
+    if fit.formula is not None:
+        lines.append(f"  formula {fit.formula.text}")
+    if fit.scaled.weighted:
+        lines.append(f"  weighted least squares (as statsmodels' WLS), weights from {weights_source(fit)}")
+    if not fit.scaled.intercept:
+        lines.append("  through the origin (no intercept): R² and adjusted R² uncentered, against Σy² instead of "
+                     "Σ(y - ȳ)², as statsmodels reports them without a constant")
+    return lines
 
 
 def _covariance_line(fit):
