@@ -146,13 +146,63 @@ def test_a_formula_refuses_what_it_decides_itself(frame, arguments, message):
         linreg.fit(frame, formula="y ~ x1", progress=False, **arguments)
 
 
-def test_streamed_engines_refuse_a_formula(frame, tmp_path, capsys):
-    path = tmp_path / "data.csv"
-    frame.to_csv(path, index=False)
-    with pytest.raises(LinregError, match="a formula needs the rows in memory: use --engine memory"):
-        linreg.fit(path, formula="y ~ x1", engine="moments", progress=False)
-    assert main(["fit", str(path), "--formula", "y ~ x1", "--workers", "2"]) == 2
-    assert capsys.readouterr().err.startswith("error: a formula needs the rows in memory")
+# --- engine moments: the design made batch by batch (data/formula_stream.py) ---
+
+
+@pytest.fixture(scope="module")
+def parquet(frame, tmp_path_factory):
+    """The frame in Parquet, with a column h of three values and level "d" of g only after the first 40 rows."""
+    data = frame.assign(h=np.arange(len(frame)) % 3.0, g=frame.g.where(frame.index < 40, frame.g.replace("a", "d")))
+    path = tmp_path_factory.mktemp("formula") / "data.parquet"
+    data.to_parquet(path)
+    return data, path
+
+
+def digits(ours, expected):
+    """Correct digits of `ours`, the worst over the coefficients."""
+    expected = by_name(expected)
+    assert set(ours) == set(expected)
+    return min(-np.log10(abs(ours[name] - value) / abs(value)) if ours[name] != value else np.inf
+               for name, value in expected.items())  # fmt: skip
+
+
+@pytest.mark.parametrize("formula", ["y ~ x1 + C(g) + np.log(x2) + x1:x2", "y ~ C(h) * x1 + g - 1",
+                                     "np.log(x2) ~ x1 + C(g):x1"])  # fmt: skip
+def test_engine_moments_designs_a_formula_batch_by_batch_as_statsmodels(parquet, formula):
+    data, path = parquet
+    # Batches of 25 rows: the first holds neither level "d" nor, of h, every interaction.
+    fit = linreg.fit(path, formula=formula, engine="moments", batch_rows=25, progress=False)
+    reference = smf.ols(formula, data).fit()
+    assert fit.engine == "moments" and digits(fit.coefficients, reference.params) >= 10
+    assert digits(fit.std_errors, reference.bse) >= 10
+    # New raw rows are designed as the fit designed its own.
+    np.testing.assert_allclose(fit.predict(data.iloc[::7]), reference.predict(data.iloc[::7]), rtol=1e-10)
+
+
+def test_engine_moments_formula_with_weights_and_a_robust_covariance(parquet):
+    data, path = parquet
+    formula = "y ~ x1 + C(g) + np.log(x2)"
+    fit = linreg.fit(path, formula=formula, engine="moments", weights="w", cov_type="HC3", batch_rows=30,
+                     progress=False)
+    reference = smf.wls(formula, data, weights=data.w).fit(cov_type="HC3")
+    assert digits(fit.coefficients, reference.params) >= 10 and digits(fit.std_errors, reference.bse) >= 10
+
+
+@pytest.mark.parametrize("formula, engine, suffix, message", [
+    ("y ~ x1", "moments", "csv", "engine moments designs a formula from Parquet files"),
+    ("y ~ x1", "stream", "parquet", "engine stream designs no formula: use --engine moments"),
+    ("y ~ center(x1) + x2", "moments", "parquet", r"center\(x1\) standardizes or expands with numbers of the whole"),
+    ("scale(y) ~ x1", "moments", "parquet", r"scale\(y\) standardizes or expands"),
+    ("y ~ C(np.round(x2))", "moments", "parquet", r"term 'C\(np.round\(x2\)\)' is categorical of a computed value"),
+])  # fmt: skip
+def test_what_a_streamed_formula_cannot_do_is_one_line(frame, tmp_path, capsys, formula, engine, suffix, message):
+    path = tmp_path / f"data.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+    with pytest.raises(LinregError, match=message):
+        linreg.fit(path, formula=formula, engine=engine, progress=False)
+    assert main(["fit", str(path), "--formula", formula, "--engine", engine]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
 
 
 def test_the_command_needs_a_target_or_a_formula(frame, tmp_path, capsys):

@@ -23,7 +23,7 @@ The seconds each stage took are in `Fit.timings`.
 """
 import time
 
-from linreg import plan as planning
+from linreg import penalized as penalizing, plan as planning
 from linreg.errors import LinregError  # noqa: F401  (re-exported: the errors a fit raises)
 from linreg.plan import DEFAULT_EPOCHS, MAX_LEVELS
 from linreg.results import Fit, Model, NotConvergedError  # noqa: F401  (the public results)
@@ -54,6 +54,7 @@ def fit(
     max_levels=MAX_LEVELS,
     cov_type="nonrobust",
     cov_kwds=None,
+    penalty="none", alpha=None, l1_ratio=None, standardize=True, alphas=None, cv=None, cv_seed=0, select="min",
 ):
     """Fit y = x·W + b by gradient descent on the standardized data; return a Fit.
 
@@ -101,14 +102,15 @@ def fit(
                    columns (rows x levels x 8 bytes) could fill the memory
     cov_type:      the coefficients' covariance (statsmodels' names): "nonrobust" (default), "HC0"-"HC3",
                    "cluster" (cov_kwds={"groups": a column's name or one label per row}) or "HAC"
-                   (cov_kwds={"maxlags": L}); standard errors, tests, intervals and F follow it (engine memory)
+                   (cov_kwds={"maxlags": L}); standard errors, tests, intervals and F follow it (any engine)
+    penalty, alpha, l1_ratio, standardize, alphas, cv, cv_seed, select: a PenalizedFit, see penalized.py
 
     Raises LinregError for bad input, DivergenceError if training blows up,
     Interrupted on SIGINT/SIGTERM (after saving the checkpoint).
     """
     clock = _Clock()
     planning.check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept, checkpoint,
-                             logdir, max_levels, batch_rows, missing)
+                             logdir, max_levels, batch_rows, missing, penalty)
     features, categorical = planning.names(features, "features"), planning.names(categorical, "categorical")
     if formula is not None:  # its target and intercept, checked before any data is read
         from linreg.data import formula as formulas
@@ -116,14 +118,17 @@ def fit(
         formula = formulas.parse(formula, target, features, categorical, intercept)
         target, intercept = formula.target, formula.intercept
     cov = planning.covariance(cov_type, cov_kwds)
-    plan = planning.plan(data, engine, target, weights, categorical, optimizer, cov)
-    if formula is not None and plan.engine != "memory":
-        raise LinregError(formulas.STREAMED)
+    penalized = planning.penalty(penalty, alpha, l1_ratio, standardize, alphas, cv, cv_seed, select, cov[0], intercept)
+    plan = planning.plan(data, engine, target, weights, categorical, optimizer, cov, penalized is not None)
+    if formula is not None and plan.engine != "memory":  # designed batch by batch: data/formula_stream.py
+        formulas.check_streamed(plan, penalized is not None)
     clock.lap("plan")
 
     from linreg.data import read
 
-    reading = read.Reading(target, features, weights, missing, intercept, categorical, max_levels, batch_rows)
+    reading = read.Reading(target, features, weights, missing, intercept, categorical, max_levels, batch_rows, formula)
+    if penalized is not None:  # its own stages and result
+        return penalizing.fit(penalized, plan, data, reading, formula, warn or _print("note"), clock)
     if plan.engine == "memory":
         if formula is not None:
             table = formulas.table(data, plan.source, formula, missing, weights, max_levels)

@@ -11,7 +11,8 @@ a fit that cannot promise one correct digit has not converged to anything.
 With a robust covariance type (HC0-HC3, cluster, HAC: analysis/covariance.py)
 the standard errors, z tests, intervals and the F test (then a Wald test) come
 from its sandwich, made from the rows with the QR factor R the precondition
-stage already has as the bread.
+stage already has as the bread; on the streamed engines, from one more pass
+over the files, each worker reading its share.
 """
 import math
 from dataclasses import dataclass, replace
@@ -63,7 +64,7 @@ def infer(table, scaled, pre, solution, dtype, cov=("nonrobust", {})):
 
     covariance = Covariance("nonrobust", stats.covariance, True, stats.df_residual, scaled.intercept)
     if cov[0] != "nonrobust":
-        stats, found, covariance = _robust(cov, scaled, pre.ortho.R, table.weights, solution, stats, found)
+        stats, found, covariance = _robust(cov, scaled, pre.ortho.R, table, solution, stats, found)
 
     norms = history.gradient_norm
     relative_gradient = float(norms[-1] / norms[0]) if norms[0] > 0 else 0.0
@@ -95,7 +96,7 @@ def _closed_form(table, scaled, ortho):
     return np.concatenate([[b], W])
 
 
-def _robust(cov, scaled, R, weights, solution, stats, found):
+def _robust(cov, scaled, R, table, solution, stats, found):
     """(stats, diagnostics, Covariance) of a robust type, from the rows.
 
     The sandwich (analysis/sandwich.py) is made in the standardized
@@ -104,6 +105,11 @@ def _robust(cov, scaled, R, weights, solution, stats, found):
     triangular factor is [[√N, 0], [0, R]], R the fit's own. The matrix is then
     taken to original units by the map (b_s, W_s) ↦ (b, W), whose Jacobian is
     diag(σ_y, σ_y/σ_x)·[[1, -x̄/σ_x], [0, I]].
+
+    Streamed (engine moments or stream, on any number of workers) the rows
+    come from one more pass over the files (`_streamed`), and R is that of
+    the statistics' pseudo-rows, which have the cross-products of the N rows
+    divided by N over their own number: times the square root of that ratio.
     """
     from scipy.linalg import block_diag
 
@@ -111,20 +117,24 @@ def _robust(cov, scaled, R, weights, solution, stats, found):
 
     name, kwds = cov
     kwds = {key: value for key, value in kwds.items() if key not in ("groups", "column")}
-    n = len(scaled.y)
-    root = np.ones(n) if weights is None else np.sqrt(np.asarray(weights, np.float64) / scaled.weight_mean)
-    W_s = np.asarray(solution.W, np.float64)
-    residuals = scaled.y - scaled.x @ W_s - float(solution.b) * root
+    n = scaled.rows
+    W_s, b = np.asarray(solution.W, np.float64), float(solution.b)
+    R = R * math.sqrt(scaled.multiplicity)
     units = scaled.y_scale / scaled.x_scale
     if scaled.intercept:
-        design, R = np.column_stack([root, scaled.x]), block_diag([[math.sqrt(n)]], R)
+        R = block_diag([[math.sqrt(n)]], R)
         z = scaled.x_mean / scaled.x_scale
         jacobian = np.diag(np.concatenate([[scaled.y_scale], units]))
         jacobian[0, 1:] = -scaled.y_scale * z
     else:
-        design, jacobian = scaled.x, np.diag(units)
+        jacobian = np.diag(units)
     sandwich = Sandwich(name, None, R, kwds, scaled.intercept)
-    sandwich.add_residuals(design, residuals, None, cov[1].get("groups"))
+    again = getattr(table, "again", None)
+    if again is None:
+        sandwich.add_residuals(*_whitened(scaled, scaled.x, scaled.y, table.weights, W_s, b), None,
+                               cov[1].get("groups"))
+    else:
+        sandwich = _streamed(sandwich, again, scaled, W_s, b, cov[1].get("column"))
     covariance = sandwich.result()
     covariance.matrix = jacobian @ covariance.matrix @ jacobian.T
     first = 0 if scaled.intercept else 1  # without an intercept, its slot keeps what ols.py gave it
@@ -144,6 +154,32 @@ def _robust(cov, scaled, R, weights, solution, stats, found):
     return stats, replace(found, f_statistic=wald.statistic, f_p_value=wald.p_value), covariance
 
 
+def _whitened(scaled, x_s, y_s, weights, W_s, b):
+    """(Z, residuals) of standardized rows: Z = [√u, x_s] (x_s alone without
+    an intercept) and the residuals y_s - x_s·W_s - b·√u."""
+    root = np.ones(len(y_s)) if weights is None else np.sqrt(np.asarray(weights, np.float64) / scaled.weight_mean)
+    residuals = y_s - x_s @ W_s - b * root
+    return (np.column_stack([root, x_s]) if scaled.intercept else x_s), residuals
+
+
+def _streamed(sandwich, again, scaled, W_s, b, column):
+    """`sandwich` with the sums of this worker's share of the files, read once
+    more (data/read.py's Again), combined with the other workers' in rank
+    order: the shards are contiguous and in file order, so HAC's lags across
+    their boundaries are paired as in one pass, and a cluster split between
+    workers is summed by its label."""
+    from functools import reduce
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):  # as the first pass (engine/streamed.py)
+        for batch, labels in again.batches(column):
+            x_s, y_s = scaled.transform(batch.x, batch.y, batch.w)
+            sandwich.add_residuals(*_whitened(scaled, x_s, y_s, batch.w, W_s, b), None, labels)
+    parts = [sandwich.from_vector(vector) for vector in again.cluster.gather_ragged(sandwich.vector())]
+    return reduce(lambda total, part: total.merge(part), parts)
+
+
 def cluster_groups(cov, data, source, table):
     """`cov` with cluster groups given as a column's name replaced by that
     column's labels, one per row of the table, read from the file or frame."""
@@ -155,6 +191,8 @@ def cluster_groups(cov, data, source, table):
         raise LinregError(f"cluster groups from the column {column!r} need every row, and the rows with missing "
                           f"values ({table.dropped}) were left out; fill the gaps, or give the groups as one label "
                           "per row kept")
+    if getattr(table, "again", None) is not None:  # streamed: read with the rows in the pass after training
+        return name, {**kwds, "column": column}
     if source is None:  # a data frame (plan.py checked the column)
         labels = np.asarray(data[column])
     elif source.format == "csv":  # read as text, as the reader reads a categorical column: any labels will do

@@ -55,14 +55,6 @@ MAX_LEVELS = 1000
 CSV_MEMORY_FACTOR, PARQUET_MEMORY_FACTOR, MEMORY_SHARE = 13, 4, 0.5
 
 
-def robust_streamed(cov_type):
-    """The refusal of a robust covariance type off the memory engine (the CLI's launcher makes it too)."""
-    return LinregError(
-        f"cov_type {cov_type} needs the rows after training, which the streamed engines and several workers would "
-        "read in one more pass over the files (not available); use --engine memory with one worker, or nonrobust"
-    )
-
-
 def method_of(optimizer, engine):
     """The method that trains: "auto" is orthogonal in memory and on the
     statistics, nesterov on engine stream (every epoch a pass over the files)."""
@@ -87,7 +79,7 @@ def _one_of(value, choices):
 
 
 def check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progress, intercept, checkpoint, logdir,
-                    max_levels, batch_rows, missing):
+                    max_levels, batch_rows, missing, penalty="none"):
     if not _one_of(dtype, DTYPES):
         raise LinregError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     if not (_one_of(optimizer, OPTIMIZERS) or _registered(optimizer)):
@@ -114,6 +106,8 @@ def check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progr
     if batch_rows is not None and not _whole(batch_rows, 1):
         raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
     check_missing(missing)
+    if _one_of(penalty, PENALTIES[1:]):
+        _check_penalized(dtype, optimizer, learning_rate, epochs, tol, checkpoint, logdir)
 
 
 def covariance(cov_type, cov_kwds):
@@ -168,6 +162,98 @@ def names(value, what):
     raise LinregError(f"{what} must be a column name or a list of column names, not {value!r}")
 
 
+# --- the penalty (penalized.py) -------------------------------------------------
+
+PENALTIES = ("none", "l2", "l1", "elasticnet")
+L1_RATIOS = {"l2": 0.0, "l1": 1.0}  # elasticnet's default is 0.5, or the l1_ratio given
+SELECTIONS = ("min", "1se")
+# The statistics of the rows in each fold are what every penalized fit and its
+# cross-validation are solved from; engine stream gathers none.
+STREAM_PENALTY = ("engine stream cannot fit a penalty: penalized fits are solved from the statistics (n, means, "
+                  "cross-products, per fold), which engine stream does not gather; use --engine moments or memory")
+
+
+@dataclass
+class Penalty:
+    """A checked penalty: scikit-learn's objective (engine/penalty.py) at one
+    alpha, or along a path of them, with K-fold cross-validation."""
+
+    name: str  # "l2", "l1" or "elasticnet"
+    l1_ratios: list  # one, or several to cross-validate
+    alphas: object  # the alphas (one without a path), or None for a grid of `grid` from alpha_max down
+    grid: int
+    cv: object  # K, or None
+    cv_seed: int
+    select: str  # "min" or "1se": the alpha the final model uses
+    standardize: bool
+
+
+def penalty(name, alpha, l1_ratio, standardize, alphas, cv, cv_seed, select, cov_type, intercept):
+    """The Penalty of fit()'s penalty arguments, or None for an ordinary fit."""
+    given = {"alpha": alpha, "l1_ratio": l1_ratio, "alphas": alphas, "cv": cv}
+    if not _one_of(name, PENALTIES):
+        raise LinregError(f"penalty must be one of {', '.join(PENALTIES)}, not {name!r}")
+    if name == "none":
+        extra = [key for key, value in given.items() if value is not None]
+        if extra or select != "min":
+            raise LinregError(f"{(extra or ['select'])[0]} needs a penalty: give penalty l2, l1 or elasticnet")
+        return None
+    if alpha is not None and alphas is not None:
+        raise LinregError("give alpha (one fit) or alphas (a path), not both")
+    if alpha is not None and not (real(alpha) and alpha >= 0):
+        raise LinregError(f"alpha must be a number >= 0, not {alpha!r}")
+    grid, listed = (alphas, None) if _whole(alphas, 1) else (0, alphas)
+    if listed is not None and not (isinstance(listed, Iterable) and not isinstance(listed, (str, bytes))
+                                   and (listed := list(listed)) and all(real(a) and a >= 0 for a in listed)):
+        raise LinregError(f"alphas must be a whole number of alphas (a grid from alpha_max down) or a list of "
+                          f"numbers >= 0, not {alphas!r}")
+    if alphas is None:  # one fit, at scikit-learn's default alpha unless one is given
+        listed = [1.0 if alpha is None else alpha]
+    ratios = _l1_ratios(name, l1_ratio)
+    if cv is not None and not _whole(cv, 2):
+        raise LinregError(f"cv must be a whole number of folds, at least 2, not {cv!r}")
+    if cv is not None and alphas is None:
+        raise LinregError("cross-validation chooses among a path of alphas: give alphas (a number or a list), not alpha")
+    if cv is None and len(ratios) > 1:
+        raise LinregError("several l1_ratios are chosen among by cross-validation: give cv")
+    if not _whole(cv_seed, 0):
+        raise LinregError(f"cv_seed must be a whole number of at least 0, not {cv_seed!r}")
+    if not _one_of(select, SELECTIONS):
+        raise LinregError(f"select must be one of {', '.join(SELECTIONS)}, not {select!r}")
+    if select != "min" and cv is None:
+        raise LinregError(f"select {select} picks an alpha by cross-validation: give cv")
+    if not (standardize is True or standardize is False):
+        raise LinregError(f"standardize must be True or False, not {standardize!r}")
+    if cov_type != "nonrobust":
+        raise LinregError(f"a penalized fit reports no standard errors, so cov_type {cov_type} means nothing for it; "
+                          "leave cov_type at nonrobust")
+    if not intercept:
+        raise LinregError("a penalized fit always has its intercept (never penalized); leave intercept at True")
+    return Penalty(name, ratios, listed, grid, cv, cv_seed, select, standardize)
+
+
+def _l1_ratios(name, l1_ratio):
+    if name in L1_RATIOS:
+        if l1_ratio is not None:
+            raise LinregError(f"l1_ratio goes with penalty elasticnet; penalty {name} is l1_ratio {L1_RATIOS[name]:g}")
+        return [L1_RATIOS[name]]
+    ratios = [0.5] if l1_ratio is None else list(l1_ratio) if isinstance(l1_ratio, Iterable) else [l1_ratio]
+    if not ratios or not all(real(r) and 0 <= r <= 1 for r in ratios):
+        raise LinregError(f"l1_ratio must be a number in [0, 1] (0: ridge, 1: lasso) or a list of them, not {l1_ratio!r}")
+    return ratios
+
+
+def _check_penalized(dtype, optimizer, learning_rate, epochs, tol, checkpoint, logdir):
+    """The training options a penalized fit has no use for: it is solved by
+    proximal gradient steps in float64 until they stop moving."""
+    for option, value, default in (("dtype", dtype, "float64"), ("optimizer", optimizer, "auto"),
+                                   ("learning_rate", learning_rate, "auto"), ("epochs", epochs, DEFAULT_EPOCHS),
+                                   ("tol", tol, None), ("checkpoint", checkpoint, None), ("logdir", logdir, None)):
+        if value != default:
+            raise LinregError(f"a penalized fit is solved by proximal gradient (FISTA) in float64 to convergence; "
+                              f"leave {option} out")
+
+
 # --- the plan -------------------------------------------------------------------
 
 @dataclass
@@ -178,9 +264,9 @@ class Plan:
     method: str  # what trains: "orthogonal" or an optimizer's name
 
 
-def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust", {})):
+def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust", {}), penalized=False):
     """The Plan for fitting `data`, every refusal of a combination made here
-    (`cov`: `covariance`'s (name, keywords))."""
+    (`cov`: `covariance`'s (name, keywords); `penalized`: a Penalty is given)."""
     from linreg.engine import cluster as clusters
 
     if not _one_of(engine, ENGINES):
@@ -209,19 +295,27 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
         if engine == "moments" and len(source.header) - 1 > MAX_MOMENTS_FEATURES:
             engine = "stream"
     _check_groups(cov, source.header, source.describe())
+    if engine != "memory" and not isinstance(cov[1].get("groups", ""), str):
+        raise LinregError(f"engine {engine} reads the cluster groups with the rows, in the pass after training: "
+                          "give the name of their column (--cov cluster:COL), not the labels")
     _refuse(engine, config.size, categorical, optimizer, wide=len(source.header) - 1 > MAX_MOMENTS_FEATURES,
-            cov_type=cov[0])
+            cov_type=cov[0], penalized=penalized)
     return Plan(engine, source, clusters.current(config), method_of(optimizer, engine))
 
 
-def _refuse(engine, workers, categorical, optimizer, wide, cov_type="nonrobust"):
+def _refuse(engine, workers, categorical, optimizer, wide, cov_type="nonrobust", penalized=False):
     """The combinations that cannot run, each with what to do instead."""
+    if penalized and engine == "stream":
+        raise LinregError(STREAM_PENALTY)
     if engine == "memory" and workers > 1:
         raise LinregError("several workers (TF_CONFIG) share the data with --engine moments or stream, not memory")
     if engine == "memory":
         return
-    if cov_type != "nonrobust":
-        raise robust_streamed(cov_type)
+    if cov_type != "nonrobust" and engine == "stream" and wide:
+        raise LinregError(
+            f"cov_type {cov_type} needs the cross-products of the features, which engine stream does not gather "
+            f"past {MAX_MOMENTS_FEATURES} features; use fewer features, or cov_type nonrobust"
+        )
     if categorical:
         raise LinregError(
             f"engine {engine} reads numeric columns only; one-hot code {categorical[0]!r} in the files, "

@@ -48,6 +48,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
 
     fit_intercept: fit an intercept (linreg.fit's `intercept`)
     dtype, optimizer, learning_rate, epochs, tol, compile: as linreg.fit()
+    penalty, alpha, l1_ratio, standardize, alphas, cv, cv_seed, select: as linreg.fit(), whose
+        penalized fit (fit_ a linreg.PenalizedFit) is scikit-learn's ElasticNet(CV) objective
 
     After fit: coef_ [n_features], intercept_ (0.0 without one),
     n_features_in_, feature_names_in_ (X a data frame with string column
@@ -56,7 +58,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
     """
 
     def __init__(self, *, fit_intercept=True, dtype="float64", optimizer="auto", learning_rate="auto",
-                 epochs=DEFAULT_EPOCHS, tol=None, compile="auto"):
+                 epochs=DEFAULT_EPOCHS, tol=None, compile="auto", penalty="none", alpha=None, l1_ratio=None,
+                 standardize=True, alphas=None, cv=None, cv_seed=0, select="min"):
         self.fit_intercept = fit_intercept
         self.dtype = dtype
         self.optimizer = optimizer
@@ -64,6 +67,14 @@ class LinearRegression(RegressorMixin, BaseEstimator):
         self.epochs = epochs
         self.tol = tol
         self.compile = compile
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.standardize = standardize
+        self.alphas = alphas
+        self.cv = cv
+        self.cv_seed = cv_seed
+        self.select = select
 
     def fit(self, X, y, sample_weight=None):
         name = getattr(y, "name", None)  # a pandas Series', gone after validation
@@ -80,6 +91,8 @@ class LinearRegression(RegressorMixin, BaseEstimator):
                 (X, y), _target_name(name, features), features=features, dtype=self.dtype, optimizer=self.optimizer,
                 learning_rate=self.learning_rate, epochs=self.epochs, tol=self.tol, compile=self.compile,
                 progress=False, intercept=self.fit_intercept, weights=weights, engine="memory", warn=_warn,
+                penalty=self.penalty, alpha=self.alpha, l1_ratio=self.l1_ratio, standardize=self.standardize,
+                alphas=self.alphas, cv=self.cv, cv_seed=self.cv_seed, select=self.select,
             )
         except LinregError as error:
             raise LinregValueError(str(error)) from error

@@ -189,9 +189,9 @@ class Sandwich:
             self.clusters[label] = self.clusters[label] + s if label in self.clusters else s
         if len(self.clusters) > self.max_clusters:
             raise LinregError(
-                f"the groups have more than {self.max_clusters:,} distinct clusters, more than the memory set aside "
-                f"for their sums ({self.k} numbers each) holds; cluster on a coarser grouping, or, when most "
-                "clusters are a row or two, use cov_type HC1"
+                f"the groups have more than {self.max_clusters:,} distinct clusters, more than the "
+                f"{CLUSTER_BYTES >> 20} MiB set aside for their sums ({self.k} numbers each) holds; cluster on a "
+                "coarser grouping (--cov cluster:COL), or, when most clusters are a row or two, use --cov HC1"
             )
         self.rows += other.rows
         self.rss += other.rss
@@ -268,6 +268,8 @@ def _cluster_codes(groups, rows):
         labels = pa.array(groups, from_pandas=True)  # NaN, None and pandas' NA all count as missing
     except (pa.ArrowException, TypeError, ValueError):
         raise LinregError("groups must be one cluster label per row, all numbers or all text") from None
+    if pa.types.is_dictionary(labels.type):  # a categorical column: its dictionary may hold labels no row has
+        labels = labels.dictionary_decode()
     if len(labels) != rows:
         raise LinregError(f"groups has {len(labels)} labels for {rows} rows; give one cluster label per row")
     if labels.null_count:

@@ -11,7 +11,7 @@ run for the progress output, and a PNG of the times.
 import math
 
 from linreg.bench import is_ours, system_names
-from linreg.bench.fit_runs import PYARROW_READ
+from linreg.bench.fit_runs import PYARROW_READ, SYSTEMS
 
 
 def describe(figures):
@@ -118,6 +118,8 @@ def format_targets(report):
     header = ["N", "d", "format", "pyarrow read s"]
     header += [f"{name}: pass / read" for name in ("linreg moments", "linreg moments 2w") if name in ours]
     header += [f"{name}: peak - TF" for name in ours]
+    robust = [name for name in ours if SYSTEMS.get(name, {}).get("cov")]
+    header += [f"{name}: second pass / first" for name in robust]
     rows = []
     for case in report["cases"]:
         # Both timed inside their processes: pyarrow's read (from the call to the
@@ -135,6 +137,10 @@ def format_targets(report):
             f = case["systems"].get(name)
             ok = f and f["status"] != "failed" and f.get("peak_tree_rss_bytes") and base_peak
             row.append(f"{(f['peak_tree_rss_bytes'] - base_peak) / 2**30:+.2f} GiB" if ok else "-")
+        for name in robust:  # the infer stage: the sandwich's pass, and the small solves after it
+            f = case["systems"].get(name)
+            ok = f and f["status"] != "failed" and f.get("pass_s") and f.get("infer_s")
+            row.append(f"{f['infer_s']:.3g} s / {f['pass_s']:.3g} s = {f['infer_s'] / f['pass_s']:.2f}" if ok else "-")
         rows.append(row)
     return _markdown(header, rows)
 

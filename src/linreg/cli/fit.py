@@ -12,12 +12,15 @@ import argparse
 import time
 from pathlib import Path
 
-from linreg.cli.flags import int_at_least, non_negative_float, output_dir, output_file, positive_float
+from linreg.cli.flags import finite_float, int_at_least, non_negative_float, output_dir, output_file, positive_float
 
 # The choices come from the one registry (plan.py), which needs no TensorFlow.
-from linreg.plan import COMPILE_CHOICES, DEFAULT_EPOCHS, DTYPES, ENGINES, MAX_EPOCHS, MAX_MOMENTS_FEATURES, MISSING, OPTIMIZERS
+from linreg.plan import (COMPILE_CHOICES, DEFAULT_EPOCHS, DTYPES, ENGINES, MAX_EPOCHS, MAX_MOMENTS_FEATURES, MISSING,
+                         OPTIMIZERS, PENALTIES, SELECTIONS)
 
 PLOTS = {"actual": "predicted_vs_actual.png", "residuals": "residuals_vs_fitted.png", "loss": "loss.png"}
+# A penalized fit's plots instead: the coefficients along the path of alphas, and the cross-validation curve.
+PENALTY_PLOTS = {"path": "penalty_path.png", "cv": "cv_error.png"}
 
 
 def add_arguments(parser):
@@ -112,7 +115,8 @@ def add_arguments(parser):
         metavar="TYPE",
         help="the coefficients' covariance: nonrobust (default), HC0, HC1, HC2, HC3 (heteroskedasticity-robust), "
         "cluster:COL (errors correlated within the groups of column COL) or HAC:LAGS (Newey-West); standard "
-        "errors, tests (z for the robust types), intervals and the F test follow it; engine memory only",
+        "errors, tests (z for the robust types), intervals and the F test follow it; on the streamed engines "
+        "one more pass over the files",
     )
     parser.add_argument("--json", type=output_file, metavar="PATH", help="write the fit's results as JSON")
     parser.add_argument("--logdir", type=output_dir, metavar="DIR", help="write TensorBoard scalars as training goes")
@@ -143,7 +147,55 @@ def add_arguments(parser):
         help="rows per batch read from files (default: about 64 MiB of numbers); what the streamed engines hold at a time",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line while training")
+    add_penalty_arguments(parser.add_argument_group("penalized fits (scikit-learn's ElasticNet objective)"))
     parser.set_defaults(check=check, run=run, launch=launch)
+
+
+def add_penalty_arguments(group):
+    group.add_argument(
+        "--penalty",
+        choices=PENALTIES,
+        default="none",
+        help="minimize (1/2n)·|y - Xw - b|² + alpha·l1_ratio·|w|₁ + alpha·(1 - l1_ratio)/2·|w|² (the intercept "
+        "is not penalized): l2 (ridge, l1_ratio 0), l1 (lasso, 1), elasticnet (--l1-ratio); none (default)",
+    )
+    group.add_argument("--alpha", type=finite_float, metavar="A", help="the penalty's weight (default 1)")
+    group.add_argument(
+        "--l1-ratio", type=number_list(finite_float), metavar="R[,R...]",
+        help="elasticnet's mix of L1 in [0, 1] (default 0.5); several are chosen among by --cv",
+    )  # fmt: skip
+    group.add_argument(
+        "--alphas", type=alphas, metavar="N|A,B,...",
+        help="a path: N alphas evenly spaced in log from the least that zeroes every coefficient down to 1e-3 of "
+        "it, or the alphas listed; fits warm-started along it",
+    )  # fmt: skip
+    group.add_argument("--cv", type=int, metavar="K", help="K-fold cross-validation along the path (folds by row number)")
+    group.add_argument("--cv-seed", type=int, default=0, metavar="S", help="the folds' seed (default 0)")
+    group.add_argument(
+        "--select", choices=SELECTIONS, default="min",
+        help="the model's alpha: least mean validation error (min, default) or the largest within one standard "
+        "error of it (1se)",
+    )  # fmt: skip
+    group.add_argument(
+        "--standardize", action=argparse.BooleanOptionalAction, default=True,
+        help="penalize the standardized columns (default, as glmnet; reported in the original units) or the "
+        "columns as they are (--no-standardize, as scikit-learn)",
+    )  # fmt: skip
+
+
+def number_list(kind):
+    """One number, or several separated by commas (a list)."""
+
+    def parse(text):
+        values = [kind(part) for part in text.split(",")]
+        return values if len(values) > 1 else values[0]
+
+    return parse
+
+
+def alphas(text):
+    """--alphas: a whole number N (a grid of N), or alphas separated by commas."""
+    return int(text) if text.strip().isdecimal() else [finite_float(part) for part in text.split(",")]
 
 
 def check(args):
@@ -158,7 +210,8 @@ def check(args):
     outputs = {"--json": args.json, "--out": args.out, "--logdir": args.logdir, "--checkpoint": args.checkpoint}
     # The plots are three files of known names: --out may be a folder that
     # holds other things, the data or the JSON among them.
-    plots = None if args.out is None else [args.out / name for name in PLOTS.values()]
+    names = (PENALTY_PLOTS if args.penalty != "none" else PLOTS).values()
+    plots = None if args.out is None else [args.out / name for name in names]
     check_apart({"the input": args.data}, {**outputs, "--out": plots, "--export": args.export})
     if not _is_chief():
         return
@@ -175,14 +228,10 @@ def launch(args):
 
     if args.engine == "memory":
         raise LinregError("several workers share the data with --engine moments or stream, not memory")
-    if args.formula is not None:
-        from linreg.data.formula import STREAMED
+    if args.penalty != "none" and args.engine == "stream":
+        from linreg.plan import STREAM_PENALTY
 
-        raise LinregError(STREAMED)
-    if (cov_type := covariance(args.cov)["cov_type"]).lower() != "nonrobust":
-        from linreg.plan import robust_streamed
-
-        raise robust_streamed(cov_type)
+        raise LinregError(STREAM_PENALTY)
 
     return launch_workers(args.argv, args.workers)
 
@@ -240,7 +289,10 @@ def run(args):
         batch_rows=args.batch_rows,
         logdir=args.logdir if _is_chief() else None,
         **covariance(args.cov),
+        **penalty(args),
     )
+    if args.penalty != "none":
+        return penalized_outputs(args, fit, started)
     if not fit.cluster.is_chief:
         return 0  # the same numbers as the chief's, which writes them
     print(fit.summary())
@@ -280,3 +332,33 @@ def draw(out, fit):
     fitted = fit.predict(fit.table.x)
     plots.predicted_vs_actual(out / PLOTS["actual"], fit.table.y, fitted, fit.target)
     plots.residuals_vs_fitted(out / PLOTS["residuals"], fitted, fit.table.y - fitted, fit.target)
+
+
+def penalty(args):
+    """The penalty's flags as fit()'s keywords (fit() checks them)."""
+    return dict(penalty=args.penalty, alpha=args.alpha, l1_ratio=args.l1_ratio, alphas=args.alphas, cv=args.cv,
+                cv_seed=args.cv_seed, select=args.select, standardize=args.standardize)
+
+
+def penalized_outputs(args, fit, started):
+    """A penalized fit's report and outputs, written by the chief alone."""
+    from linreg.io import plots
+    from linreg.io.files import make_dir, write_json
+
+    if not _is_chief():
+        return 0  # the same numbers as the chief's
+    print(fit.summary())
+    if args.json is not None:
+        write_json(args.json, fit.to_dict())
+    if args.out is not None:
+        out, (i, alphas), marked = make_dir(args.out), fit.curve(), fit.marked()
+        title = f" (l1_ratio {fit.l1_ratio_:g})"
+        plots.penalty_path(out / PENALTY_PLOTS["path"], alphas, fit.path["coefficients"][i], fit.features, marked,
+                           f"Coefficients along the penalty path{title}")
+        if fit.cv is not None:
+            plots.cv_curve(out / PENALTY_PLOTS["cv"], alphas, fit.cv["mean"][i], fit.cv["std_error"][i], marked,
+                           f"{fit.cv_folds}-fold cross-validation{title}")
+    if args.export is not None:
+        fit.export(args.export, force=args.force)
+    print(f"done in {time.perf_counter() - started:.2f} s")
+    return 0

@@ -15,6 +15,10 @@ the figure, and the memory is that process tree's alone:
   linreg moments pinned, linreg moments pinned 2w
                     the same with LINREG_PIN_CORES=1 (each worker on its own core,
                     one thread each): 1 against 2 workers is the scaling figure
+  linreg moments HC1
+                    linreg moments with `--cov HC1`: robust standard errors,
+                    whose sums take one more pass over the file after training;
+                    the targets table gives that pass's time over the first's
   pandas + statsmodels
                     pandas.read_csv / read_parquet, then sm.OLS(y, add_constant(X)).fit()
                     (its default, pinv)
@@ -168,6 +172,12 @@ def add_arguments(parser):
         "0: no warm figures)",
     )
     group.add_argument(
+        "--penalized",
+        action="store_true",
+        help="instead: the penalized case, 5-fold cross-validation of the elastic net over 100 alphas and 3 "
+        "l1-ratios, against scikit-learn's ElasticNetCV (see linreg.bench.fit_penalized; --quick: 1e5 x 50)",
+    )
+    group.add_argument(
         "--memory-cap",
         type=positive_float,
         metavar="GIB",
@@ -178,6 +188,8 @@ def add_arguments(parser):
 def run(args):
     from linreg.io import files
 
+    if args.penalized:
+        return run_penalized(args)
     cases = QUICK_CASES if args.quick else FULL_CASES + (LARGE_CASES if args.large else [])
     names = args.systems or list(SYSTEMS)
     settings = {
@@ -202,3 +214,24 @@ def run(args):
     if args.json:
         print(f"json: {args.json}")
     return 0
+
+
+def run_penalized(args):
+    """`--penalized`: linreg's cross-validated elastic net against scikit-learn's, table to stdout and --out."""
+    import psutil
+
+    from linreg.bench import fit_penalized
+    from linreg.io import files
+
+    cases = fit_penalized.QUICK_CASES if args.quick else fit_penalized.CASES
+    if args.cases:
+        cases = [(n, d) for n, d, fmt in sorted(args.cases) if fmt == "parquet"]
+    memory_cap = int(args.memory_cap * 2**30) if args.memory_cap else int(0.85 * psutil.virtual_memory().total)
+    report = fit_penalized.benchmark(cases, Path(args.data_dir).absolute(), args.timeout, memory_cap, print)
+    table = fit_penalized.format_report(report)
+    print()
+    print(table)
+    files.make_dir(args.out)
+    files.write_text(Path(args.out) / "fitbench-penalized.md", table + "\n")
+    if args.json:
+        files.write_json(args.json, {"kind": "penalized time to fit", "cases": report})

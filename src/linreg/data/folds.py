@@ -31,18 +31,30 @@ def fold_of(row_numbers, K, seed=0):
 
 
 def fold_moments(batches, K, seed=0):
-    """The K folds' Moments from batches (first_row, x, y), in one pass.
+    """The K folds' Moments from batches (first_row, x, y) or (first_row, x, y, w)
+    (w: observation weights, or None), in one pass.
 
     first_row is the row number of the batch's first row, so the batches may
     come in any size. Raises LinregError when a fold is left without rows.
     """
+    return checked_folds(shard_folds(batches, K, seed), K)
+
+
+def shard_folds(batches, K, seed=0):
+    """fold_moments of part of the rows (a worker's shard), unchecked: some folds may be empty."""
     check_folds(K)
     folds = None
-    for first_row, x, y in batches:
+    for first_row, x, y, *w in batches:
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        w = w[0] if w and w[0] is not None else None
         fold = fold_of(first_row + np.arange(len(y)), K, seed)
-        parts = [Moments.of(x[fold == k], y[fold == k]) for k in range(K)]
+        parts = [Moments.of(x[fold == k], y[fold == k], None if w is None else w[fold == k]) for k in range(K)]
         folds = parts if folds is None else [a.merge(b) for a, b in zip(folds, parts)]
+    return folds
+
+
+def checked_folds(folds, K):
+    """The folds of all the rows (None: there were none), refused when too few rows or a fold without any."""
     check_folds(K, sum(part.rows for part in folds or []))
     empty = [k for k in range(K) if folds[k].rows == 0]
     if empty:

@@ -7,7 +7,8 @@ fit, design.py's Table, its features named as formulaic names its columns
 ("C(g)[T.b]", "np.log(x2)", "x1:x2"), and the Formula the fit keeps:
 formulaic's ModelSpec of the right side, which holds every categorical's
 levels and every stateful transform's state (center, scale, poly, ...), so
-new rows are designed exactly as the fit's were (Formula.design).
+new rows are designed exactly as the fit's were (Formula.design). On engine
+moments the rows are designed batch by batch instead (data/formula_stream.py).
 
 The raw columns follow the rules of every other source (design.py): a
 missing value stops the read or drops its row, a column of text is
@@ -31,7 +32,6 @@ from linreg.errors import LinregError
 
 # What a formula may call besides formulaic's own transforms (C, center, scale, poly, ...).
 CONTEXT = {"np": np}
-STREAMED = "a formula needs the rows in memory: use --engine memory (engine=\"memory\") on one worker"
 
 
 @dataclass
@@ -78,6 +78,20 @@ class Formula:
         except Exception as error:  # anything an edited or truncated file raises
             raise LinregError(f"the export {path} is damaged: its formula cannot be read ({type(error).__name__}); "
                               "export the model again") from None
+
+
+def check_streamed(plan, penalized):
+    """The refusals of a formula off the memory engine (data/formula_stream.py
+    designs it there), before anything is read."""
+    if plan.engine == "stream":
+        raise LinregError("engine stream designs no formula: use --engine moments, whose one pass designs each batch "
+                          "(or memory)")
+    if penalized:
+        raise LinregError("a penalized fit with a formula needs the rows in memory: use --engine memory")
+    if plan.source.format != "parquet":
+        raise LinregError(f"{plan.source.describe()}: engine moments designs a formula from Parquet files, whose "
+                          "columns keep their types from batch to batch; convert the CSV to Parquet, or use --engine "
+                          "memory")
 
 
 def parse(text, target=None, features=None, categorical=None, intercept=True):

@@ -184,6 +184,7 @@ class Reading:
     categorical: object
     max_levels: int
     batch_rows: object
+    formula: object = None  # data/formula.py's parsed Formula, or None
 
 
 def read_moments(plan, reading):
@@ -195,6 +196,10 @@ def read_moments(plan, reading):
     from linreg.plan import MAX_MOMENTS_FEATURES
 
     source, r = plan.source, reading
+    if r.formula is not None:
+        from linreg.data import formula_stream
+
+        return formula_stream.read_moments(plan, r)
     features = check_columns(source, r.target, r.features, r.weights)
     diagonal = plan.engine == "stream" and len(features) > MAX_MOMENTS_FEATURES
     moments, dropped = gather_moments(source, r.target, features, r.weights, r.missing, plan.cluster, r.batch_rows,
@@ -205,6 +210,7 @@ def read_moments(plan, reading):
     table = Table(source.describe(), features, r.target, None, None, None, dropped, columns=features,
                   weights_column=r.weights)  # fmt: skip
     table.log_weights = moments.log_weights if r.weights is not None else None
+    table.again = Again(plan, r, features)
     return table, scaled
 
 
@@ -214,3 +220,62 @@ def largest_curvature(plan, reading, table, scaled):
 
     r = reading
     return lanczos(plan.source, r.target, table.features, r.weights, r.missing, scaled, plan.cluster, r.batch_rows)
+
+
+class Again:
+    """A streamed fit's files read once more after training (a robust
+    covariance's pass: its residuals need the coefficients), this worker's
+    share of them, with the workers' `cluster` (engine/cluster.py) to combine
+    what each gathered."""
+
+    def __init__(self, plan, reading, features, designed=None):
+        self.source, self.cluster, self.reading, self.features = plan.source, plan.cluster, reading, features
+        self.designed = designed  # a formula's batches (data/formula_stream.py), instead of the columns'
+
+    def batches(self, labels=None):
+        """(Batch, its rows' values of the column `labels`, or None) in file
+        order, checking in with the other workers as the first pass did."""
+        from linreg.engine.streamed import my_batches
+
+        r = self.reading
+        batches = self.designed() if self.designed else my_batches(self.source, r.target, self.features, r.weights,
+                                                                   r.missing, self.cluster, r.batch_rows)
+        if labels is None:
+            yield from ((batch, None) for batch in batches)
+            return
+        parts = shard_parts(self.source, self.cluster.size)[self.cluster.rank]
+        column = _Column(_labels(self.source, parts, labels))
+        for batch in batches:
+            yield batch, column.take(len(batch.y))
+
+
+def _labels(source, parts, name):
+    """The column `name` of the parts' rows as pyarrow arrays, in file order,
+    as they are (Parquet) or as text (CSV): labels, whatever their type."""
+    if source.format == "csv":
+        for columns, *_ in csv_reader.pieces(source, parts, [name], "error", False, [name]):
+            yield pa.array(columns[0]) if isinstance(columns[0], np.ndarray) else columns[0]
+        return
+    import pyarrow.parquet as pq
+
+    for part in parts:
+        with pq.ParquetFile(part.path) as file:
+            for record in file.iter_batches(columns=[name], row_groups=part.row_groups):
+                yield record.column(0)
+
+
+class _Column:
+    """A column read in pieces of any sizes, handed out `take(m)` rows at a time."""
+
+    def __init__(self, pieces):
+        self.pieces, self.left = pieces, pa.array([], pa.null())
+
+    def take(self, m):
+        taken = [self.left]
+        have = len(self.left)
+        while have < m:
+            taken.append(next(self.pieces))
+            have += len(taken[-1])
+        joined = pa.concat_arrays([piece for piece in taken if len(piece)]) if have else self.left
+        self.left = joined[m:]
+        return joined[:m]

@@ -85,6 +85,15 @@ class Single:
     def lockstep(self, items):
         return items
 
+    def gather_ragged(self, vector):
+        """Every worker's `vector`, whose lengths may differ (a robust
+        covariance's per-cluster sums), in rank order: one gather of the
+        lengths, one of the vectors padded with zeros to the longest."""
+        vector = np.asarray(vector, np.float64)
+        lengths = self.gather([len(vector)])[:, 0].astype(np.int64)
+        rows = self.gather(np.pad(vector, (0, int(lengths.max()) - len(vector))))
+        return [row[:length] for row, length in zip(rows, lengths)]
+
 
 class Config(NamedTuple):
     """TF_CONFIG, checked: every worker's host:port, and this worker's index."""

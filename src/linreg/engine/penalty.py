@@ -35,6 +35,7 @@ Cross-validation. data/folds.py gives each fold's Moments from the same
 pass; a fold's training statistics are the merge of the others, and the
 held-out error of any w is exact from the fold's own statistics.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,10 @@ from linreg.errors import LinregError
 # which a fit stops. FISTA with restarts converges linearly once the zeros are
 # found, and the float64 iteration settles within a few ulps, so this is near
 # the floor; it gives the 1e-6 agreement with other solvers in the tests.
+# Coefficients smaller than 1 (in standardized units: 1 is the target's whole
+# spread) are judged against 1 instead: a step rounds at ε times the gradient,
+# which is of that order, so a coefficient on the edge of zero -- at the
+# largest alpha of a path -- would flicker between 0 and 1e-18 for ever.
 TOL = 1e-13
 MAX_ITER = 200_000
 
@@ -101,7 +106,7 @@ class Solver:
         i, done = tf.constant(0), tf.constant(False)
         while (i < self.max_iter) & ~done:
             train_step(self.model, self.rule, x, y)
-            done = self.rule.change <= self.tol * self.rule.size
+            done = self.rule.change <= self.tol * tf.maximum(self.rule.size, 1.0)
             i += 1
         return i
 
@@ -127,6 +132,13 @@ class Solver:
             raise LinregError(f"the penalized fit at alpha = {alpha:g}, l1_ratio = {l1_ratio:g} did not converge in "
                               f"{self.max_iter} iterations; give a larger alpha")
         return self.rule.point[0].numpy() * D[:-1], iterations
+
+
+@functools.lru_cache(maxsize=8)
+def solver_for(d, tol=TOL, max_iter=MAX_ITER):
+    """The Solver for d coefficients, kept: a process that fits again (a path, the
+    folds, another fit of the same width) compiles its loop once."""
+    return Solver(d, tol, max_iter)
 
 
 @dataclass
@@ -159,7 +171,7 @@ def path(moments, alphas, l1_ratio, standardize=True, warm=True, solver=None):
     One α is one fit: path(moments, [alpha], l1_ratio)."""
     check(alphas, l1_ratio)
     problem = Problem.of(moments, standardize)
-    solver = solver or Solver(len(problem.penalized))
+    solver = solver or solver_for(len(problem.penalized))
     u, coefficients, intercepts, iterations = None, [], [], []
     for alpha in alphas:
         u, k = solver.fit(problem, alpha, l1_ratio, u if warm else None)
@@ -227,7 +239,7 @@ def cross_validate(folds, l1_ratio=1.0, alphas=None, n_alphas=100, eps=1e-3, sta
         grid = np.array([alpha_grid(total, ratio, n_alphas, eps, standardize) for ratio in l1_ratios])
     else:
         grid = np.tile(np.sort(np.atleast_1d(np.asarray(alphas, np.float64)))[::-1], (len(l1_ratios), 1))
-    solver = Solver(total.C.shape[0] - 1, tol, max_iter)
+    solver = solver_for(total.C.shape[0] - 1, tol, max_iter)
     training = training_moments(folds)
     errors = np.empty(grid.shape + (K,))
     for i, ratio in enumerate(l1_ratios):

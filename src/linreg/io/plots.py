@@ -126,3 +126,41 @@ def residuals_vs_fitted(path, fitted, residuals, target="y"):
     ax.set_ylabel("residual (actual − fitted)")
     ax.set_title("Residuals versus fitted values")
     _save(fig, path)
+
+
+def _mark_alphas(ax, marked):
+    """A vertical line at each (label, alpha) of `marked`, as glmnet draws the chosen ones."""
+    for (label, alpha), style in zip(marked, ("--", ":")):
+        ax.axvline(alpha, color="black", linestyle=style, linewidth=1, label=f"{label}: α = {alpha:.4g}")
+
+
+def penalty_path(path, alphas, coefficients, features, marked, title="Coefficients along the penalty path"):
+    """Each coefficient [N, d] against α (log scale, largest first as the path runs), the
+    chosen α's marked: `marked` a list of (label, α)."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
+    for j, name in enumerate(features):
+        ax.plot(alphas, coefficients[:, j], linewidth=1.2, label=name if len(features) <= 12 else None)
+    _mark_alphas(ax, marked)
+    ax.axhline(0.0, color="tab:gray", linewidth=0.6)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("α, the penalty's weight (log scale)")
+    ax.set_ylabel("coefficient (original units)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    _save(fig, path)
+
+
+def cv_curve(path, alphas, mean, error, marked, title="Cross-validation along the path"):
+    """The mean validation error ± one standard error against α (log scale), the chosen α's marked."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
+    ax.errorbar(alphas, mean, yerr=error, fmt="o", color="tab:red", markersize=3, ecolor="tab:gray", elinewidth=0.8,
+                capsize=2, label="mean over the folds ± one standard error")
+    _mark_alphas(ax, marked)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("α, the penalty's weight (log scale)")
+    ax.set_ylabel("validation mean squared error")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
