@@ -241,6 +241,54 @@ def verify_3_3(answer):
     return _off(answer, int(np.argmax(error < 1e-6)), 0.3)
 
 
+# --- lesson 4 -------------------------------------------------------------------
+
+
+def _statsmodels_fit(x, y, cov_type="nonrobust"):
+    import statsmodels.api as sm
+
+    return sm.OLS(y, sm.add_constant(x)).fit(cov_type=cov_type)
+
+
+def solve_4_1(x, y):
+    from scipy import stats
+
+    X = np.column_stack([np.ones(len(y)), x])
+    beta, rss = np.linalg.lstsq(X, y, rcond=None)[:2]
+    se = np.sqrt(rss[0] / (len(y) - 2) * np.linalg.inv(X.T @ X)[1, 1])
+    return beta[1] + stats.t.ppf(0.95, len(y) - 2) * se
+
+
+def verify_4_1(answer, x, y):
+    return _off(answer, _statsmodels_fit(x, y).conf_int(alpha=0.10)[1, 1], 1e-9)
+
+
+def solve_4_2(x, y):
+    from scipy import stats
+
+    X = np.column_stack([np.ones(len(y)), x])
+    beta, rss = np.linalg.lstsq(X, y, rcond=None)[:2]
+    s2 = rss[0] / (len(y) - 2)
+    x0 = np.array([1.0, 10.0])
+    return 2 * stats.t.ppf(0.975, len(y) - 2) * np.sqrt(s2 * x0 @ np.linalg.inv(X.T @ X) @ x0 + s2)
+
+
+def verify_4_2(answer, x, y):
+    frame = _statsmodels_fit(x, y).get_prediction(np.array([[1.0, 10.0]])).summary_frame(alpha=0.05)
+    return _off(answer, float(frame["obs_ci_upper"].iloc[0] - frame["obs_ci_lower"].iloc[0]), 1e-9)
+
+
+def solve_4_3(x, y):
+    X = np.column_stack([np.ones(len(y)), x])
+    bread = np.linalg.inv(X.T @ X)
+    u = X * (y - X @ bread @ X.T @ y)[:, None]
+    return np.sqrt((bread @ u.T @ u @ bread)[1, 1])
+
+
+def verify_4_3(answer, x, y):
+    return _off(answer, _statsmodels_fit(x, y, "HC0").bse[1], 1e-9)
+
+
 # --- lesson 5 -------------------------------------------------------------------
 
 
@@ -282,6 +330,39 @@ def verify_5_3(answer, x, y):
     return _off(answer, float(np.mean(y**2)), 1e-12)
 
 
+# --- lesson 6 -------------------------------------------------------------------
+
+
+def _standardized_columns(x, y):
+    """x's columns centred and divided by their SD (over n), and y centred."""
+    return (x - x.mean(axis=0)) / x.std(axis=0), y - y.mean()
+
+
+def solve_6_1(x, y):
+    from linreg.data.moments import Moments
+    from linreg.engine.penalty import alpha_max
+
+    return alpha_max(Moments.of(x, y), l1_ratio=0.5)
+
+
+def verify_6_1(answer, x, y):
+    Z, yc = _standardized_columns(x, y)
+    return _off(answer, np.max(np.abs(Z.T @ yc)) / (len(y) * 0.5), 1e-10)
+
+
+def solve_6_2(x, y):
+    import linreg
+
+    return linreg.fit((x, y), penalty="l2", alpha=1.0, progress=False).coef_[0]
+
+
+def verify_6_2(answer, x, y):
+    Z, yc = _standardized_columns(x, y)
+    n, d = Z.shape
+    u = np.linalg.solve(Z.T @ Z / n + np.eye(d), Z.T @ yc / n)
+    return _off(answer, u[0] / x[:, 0].std(), 1e-8)
+
+
 EXERCISES = {
     "1.1": (solve_1_1, verify_1_1),
     "1.2": (solve_1_2, verify_1_2),
@@ -292,7 +373,12 @@ EXERCISES = {
     "3.1": (solve_3_1, verify_3_1),
     "3.2": (solve_3_2, verify_3_2),
     "3.3": (solve_3_3, verify_3_3),
+    "4.1": (solve_4_1, verify_4_1),
+    "4.2": (solve_4_2, verify_4_2),
+    "4.3": (solve_4_3, verify_4_3),
     "5.1": (solve_5_1, verify_5_1),
     "5.2": (solve_5_2, verify_5_2),
     "5.3": (solve_5_3, verify_5_3),
+    "6.1": (solve_6_1, verify_6_1),
+    "6.2": (solve_6_2, verify_6_2),
 }

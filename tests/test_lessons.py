@@ -29,8 +29,8 @@ def _module(name):
 run = _module("run")
 
 
-def test_the_lessons_so_far_are_there_in_order():
-    assert [path.name[:3] for path in run.LESSONS] == ["01_", "02_", "03_", "05_"]
+def test_the_lessons_are_there_in_order():
+    assert [path.name[:3] for path in run.LESSONS] == ["01_", "02_", "03_", "04_", "05_", "06_"]
 
 
 def one_unit_of_the_last_digit(text):
@@ -53,6 +53,8 @@ def test_lesson_runs_and_its_saved_numbers_are_current(path):
     for cell in code:
         if "plt.subplots(" in cell.source:
             assert "xlabel" in cell.source and "ylabel" in cell.source, f"an unlabelled axis in:\n{cell.source}"
+            if "label=" in cell.source:  # lines told apart by their labels show them
+                assert "legend(" in cell.source, f"labelled lines and no legend in:\n{cell.source}"
         if "show(" in cell.source:  # a number shown as checked is checked where it is shown
             assert re.search(r"^\s*assert ", cell.source, re.M), f"numbers shown and not asserted in:\n{cell.source}"
 
