@@ -157,6 +157,38 @@ def test_a_damaged_export_is_one_error_line(exported, capsys, tmp_path, damage):
     assert len(lines) == 1 and lines[0].startswith(f"error: the export {broken} is damaged")
 
 
+# What intervals and new rows are read by, damaged by hand in linreg.json.
+DAMAGED_KEYS = {
+    "covariance of another size": {"covariance": [[1.0, 0.0], [0.0, 1.0]]},
+    "covariance of text": {"covariance": "oops"},
+    "covariance with NaN": {"covariance": [[float("nan")] * 4] * 4},
+    "residual_sd text": {"residual_sd": "oops"},
+    "residual_sd negative": {"residual_sd": -1.0},
+    "df_residual missing": {"df_residual": None},
+    "weighted text": {"weighted": "yes"},
+    "categories not lists": {"columns": NAMES, "categories": {NAMES[0]: 5}},
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGED_KEYS)
+def test_damaged_interval_metadata_is_one_error_line(exported, capsys, tmp_path, damage):
+    import shutil
+
+    folder, model, data, _, _ = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    metadata = json.loads((broken / "linreg.json").read_text(encoding="utf-8"))
+    for key, value in DAMAGED_KEYS[damage].items():
+        metadata.pop(key) if value is None else metadata.__setitem__(key, value)
+    (broken / "linreg.json").write_text(json.dumps(metadata), encoding="utf-8")
+    out = tmp_path / "pred.csv"
+    code = main(["predict", str(broken), str(data), "--interval", "prediction", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and not out.exists()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: the export {broken} is damaged"), lines
+
+
 def test_float32_inputs_are_served_too(exported):
     import tensorflow as tf
 

@@ -142,6 +142,8 @@ def test_ipython_shows_the_text_not_its_quoted_repr():
     x, y, _ = make_data()
     shown = linreg.fit((x, y), progress=False).summary()
     assert pretty.pretty(shown) == str(shown)
+    penalized = linreg.fit((x, y), penalty="l2", alpha=0.1).summary()  # the same for a penalized fit's
+    assert pretty.pretty(penalized) == repr(penalized) == str(penalized) and "\n" in penalized
 
 
 def lines_of(fit):

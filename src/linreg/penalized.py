@@ -76,13 +76,16 @@ def _rows(plan, data, r, formula):
     from linreg.data import read
 
     if plan.engine == "memory":
-        if formula is not None:
-            from linreg.data import formula as formulas
+        from linreg.data.design import penalized
 
-            table = formulas.table(data, plan.source, formula, r.missing, r.weights, r.max_levels)
-        else:
-            table = read.read_table(data, plan.source, r.target, r.features, r.missing, r.categorical, r.weights,
-                                    True, r.max_levels)  # fmt: skip
+        with penalized():  # more features than rows is allowed: no errors are estimated
+            if formula is not None:
+                from linreg.data import formula as formulas
+
+                table = formulas.table(data, plan.source, formula, r.missing, r.weights, r.max_levels)
+            else:
+                table = read.read_table(data, plan.source, r.target, r.features, r.missing, r.categorical, r.weights,
+                                        True, r.max_levels)  # fmt: skip
         return table, [(0, table.x, table.y, table.weights)], {}
     from linreg.data.design import Table
 
@@ -217,9 +220,10 @@ class PenalizedFit:
         return x @ self.coef_ + self.intercept_
 
     def summary(self):
+        from linreg.io.html import Text
         from linreg.io.penalty_report import summary
 
-        return summary(self)
+        return Text(summary(self))
 
     def to_dict(self):
         """The document `linreg fit --json` writes: the model, the whole path and the CV table."""

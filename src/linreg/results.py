@@ -358,6 +358,12 @@ class Model:
         Fit.predict, from the coefficients' covariance stored in the export."""
         raw = x
         x = _features(x, self.features, self.metadata.get("columns"), self.metadata.get("categories"), self.formula)
+        # An export that serves no intervals says so before the new rows' weights are read.
+        if interval is not None and "penalty" in self.metadata:
+            raise LinregError(f"the export {self.path} is a penalized fit, whose coefficients were chosen with the data: "
+                              "it has no valid intervals; predict without an interval")
+        if interval is not None and "covariance" not in self.metadata:
+            raise LinregError(f"the export {self.path} holds no covariance; export the fit again for intervals")
         weights = _new_weights(raw, weights, len(x), self.metadata.get("weighted", False), interval)
         import tensorflow as tf
 
@@ -365,11 +371,6 @@ class Model:
         mean = self._serve(**inputs)["prediction"].numpy()
         if interval is None:
             return mean
-        if "penalty" in self.metadata:
-            raise LinregError(f"the export {self.path} is a penalized fit, whose coefficients were chosen with the data: "
-                              "it has no valid intervals; predict without an interval")
-        if "covariance" not in self.metadata:
-            raise LinregError(f"the export {self.path} holds no covariance; export the fit again for intervals")
         meta = self.metadata
         from scipy import stats
 

@@ -63,13 +63,10 @@ def arrow_peer(system, path, fmt, features, mark, result):
     return {"intercept": beta[0], **dict(zip(features, beta[1:]))}
 
 
-def spark_peer(path, fmt, features, mark, driver_memory):
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.ml.regression import LinearRegression
+def spark_session(driver_memory):
+    """A local Spark session on the machine's two cores, without UI, quiet but for errors."""
     from pyspark.sql import SparkSession
-    from pyspark.sql.types import DoubleType, StructField, StructType
 
-    mark("imported_s")
     spark = (
         SparkSession.builder.master("local[2]")
         .appName("linreg-fitbench")
@@ -81,6 +78,16 @@ def spark_peer(path, fmt, features, mark, driver_memory):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def spark_peer(path, fmt, features, mark, driver_memory):
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.ml.regression import LinearRegression
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    mark("imported_s")
+    spark = spark_session(driver_memory)
     mark("session_s")
     if fmt == "csv":
         schema = StructType([StructField(name, DoubleType()) for name in features + ["y"]])

@@ -213,4 +213,33 @@ def _valid_metadata(metadata):
         and isinstance(inputs, list)
         and len(features) == len(inputs) > 0
         and all(isinstance(name, str) for name in features + inputs)
+        and all(isinstance(metadata.get(key, False), bool) for key in ("weighted", "use_t"))
+        and _valid_levels(metadata)
+        and ("covariance" not in metadata or _valid_statistics(metadata, len(features)))
     )
+
+
+def _valid_levels(metadata):
+    """The data's columns (names) and the categorical ones' levels (names), when there are any."""
+    columns, categories = metadata.get("columns", []), metadata.get("categories", {})
+    return (
+        isinstance(columns, list) and isinstance(categories, dict)
+        and all(isinstance(name, str) for name in columns)
+        and all(isinstance(levels, list) and all(isinstance(level, str) for level in levels)
+                for levels in categories.values())
+    )  # fmt: skip
+
+
+def _valid_statistics(metadata, d):
+    """What intervals are computed from: a finite [d + 1, d + 1] covariance, a
+    residual standard deviation >= 0 and degrees of freedom > 0."""
+    import numpy as np
+
+    try:
+        covariance = np.asarray(metadata["covariance"], dtype=np.float64)
+        sd, df = (float(metadata[key]) for key in ("residual_sd", "df_residual"))
+    except (KeyError, TypeError, ValueError):
+        return False
+    numbers = all(type(metadata[key]) in (int, float) for key in ("residual_sd", "df_residual"))
+    return (numbers and covariance.shape == (d + 1, d + 1) and bool(np.all(np.isfinite(covariance)))
+            and np.isfinite(sd) and sd >= 0 and np.isfinite(df) and df > 0)  # fmt: skip

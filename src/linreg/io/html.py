@@ -13,7 +13,17 @@ from html import escape
 from linreg.io.report import summary, weights_source
 
 
-class Summary(str):
+class Text(str):
+    """A report that shows as its text, not as its quoted repr (a penalized fit's summary)."""
+
+    def __repr__(self):
+        return str(self)
+
+    def _repr_pretty_(self, printer, cycle):  # IPython's plain-text display: the text, not its quoted repr
+        printer.text(str(self))
+
+
+class Summary(Text):
     """The text report of a fit, shown as tables in a notebook."""
 
     def __new__(cls, text, fit=None):
@@ -24,12 +34,6 @@ class Summary(str):
     @classmethod
     def of(cls, fit):
         return cls(summary(fit), fit)
-
-    def __repr__(self):
-        return str(self)
-
-    def _repr_pretty_(self, printer, cycle):  # IPython's plain-text display: the text, not its quoted repr
-        printer.text(str(self))
 
     def _repr_html_(self):
         return html(self.fit)
