@@ -258,3 +258,28 @@ def test_the_api_raises_the_same_errors():
         linreg.fit((X, y), penalty="l1", alphas=5, cv=2.5)
     with pytest.raises(LinregError, match="cv_seed must be a whole number"):
         linreg.fit((X, y), penalty="l1", alphas=5, cv=3, cv_seed=-1)
+
+
+HOSTILE_DATA = [  # (rows of a,b,y; flags; what the one line says)
+    ([(k, 5.0, k % 3 + 0.5 * k) for k in range(9)], ["--engine", "moments", "--alphas", "5"],
+     "feature column 'b' is constant"),
+    ([(k, 5.0, k % 3 + 0.5 * k) for k in range(9)], ["--engine", "memory", "--alpha", "1"],
+     "feature column 'b' is constant"),
+    ([(k * 1e-300, (k * k % 7) * 1e-300, (k % 3 + 0.5 * k) * 1e-300) for k in range(9)],
+     ["--alphas", "5", "--no-standardize"], "rescale the columns"),
+    ([(k, k * k % 7, (k % 3 + 0.5 * k) * 1e300) for k in range(9)], ["--alphas", "5", "--cv", "3"],
+     "divide the target by a power of ten"),
+    ([(k, k * k % 7, k % 3 + 0.5 * k) for k in range(9)], ["--alphas", "3", "--cv", "3", "--cv-seed", str(2**64)],
+     "cv_seed must be a whole number from 0 to 2**63 - 1"),
+    ([(k, k * k % 7, k % 3 + 0.5 * k) for k in range(3)], ["--alphas", "3", "--cv", "2"], "use fewer folds"),
+]
+
+
+@pytest.mark.parametrize("rows, flags, message", HOSTILE_DATA, ids=[m for _, _, m in HOSTILE_DATA])
+def test_data_a_penalty_cannot_fit_is_one_error_line_naming_what_to_do(rows, flags, message, tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n" + "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows))
+    code = main(["fit", str(path), "--target", "y", "--quiet", "--penalty", "l1", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err

@@ -28,7 +28,7 @@ def fit(spec, plan, data, reading, formula, warn, clock):
 
     from linreg.data.cells import everything_dropped
     from linreg.data.folds import checked_folds, shard_folds
-    from linreg.data.moments import Moments, merge_all
+    from linreg.data.moments import Moments, checked_columns, merge_all
     from linreg.engine import penalty as solving
 
     table, batches, counted = _rows(plan, data, reading, formula)
@@ -47,6 +47,8 @@ def fit(spec, plan, data, reading, formula, warn, clock):
         raise everything_dropped(table.path)
     for note in table.notes:
         warn(note)
+    # A constant column, one too wide for float64 or too narrow: named, as the other engines do.
+    checked_columns(total, table.features, table.target, True, table.path)
     clock.lap("read")
     if folds:
         result = solving.cross_validate(folds, spec.l1_ratios, spec.alphas, spec.grid, EPS, spec.standardize)

@@ -216,8 +216,8 @@ def penalty(name, alpha, l1_ratio, standardize, alphas, cv, cv_seed, select, cov
         raise LinregError("cross-validation chooses among a path of alphas: give alphas (a number or a list), not alpha")
     if cv is None and len(ratios) > 1:
         raise LinregError("several l1_ratios are chosen among by cross-validation: give cv")
-    if not _whole(cv_seed, 0):
-        raise LinregError(f"cv_seed must be a whole number of at least 0, not {cv_seed!r}")
+    if not _whole(cv_seed, 0, 2**63 - 1):
+        raise LinregError(f"cv_seed must be a whole number from 0 to 2**63 - 1, not {cv_seed!r}")
     if not _one_of(select, SELECTIONS):
         raise LinregError(f"select must be one of {', '.join(SELECTIONS)}, not {select!r}")
     if select != "min" and cv is None:

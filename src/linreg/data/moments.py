@@ -286,6 +286,15 @@ def _checked(moments, features, target, intercept, source):
     if n <= d + intercept:
         raise LinregError(f"{source} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
                           f"it needs at least {d + intercept + 1} rows")
+    return checked_columns(moments, features, target, intercept, source)
+
+
+def checked_columns(moments, features, target, intercept, source):
+    """`standardized(moments)`, after the checks on the finite numbers, the
+    constant columns and the spreads (a penalized fit needs these, not the
+    rows' count)."""
+    from linreg.errors import LinregError
+
     squares = moments.sums_of_squares
     if not (np.all(np.isfinite(moments.C)) and np.all(np.isfinite(moments.mean))):
         bad = [name for name, ok in zip([*features, target], np.isfinite(squares) & np.isfinite(moments.mean)) if not ok]

@@ -36,6 +36,7 @@ pass; a fold's training statistics are the merge of the others, and the
 held-out error of any w is exact from the fold's own statistics.
 """
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,9 @@ def alpha_max(moments, l1_ratio, standardize=True):
 def alpha_grid(moments, l1_ratio, n_alphas=100, eps=1e-3, standardize=True):
     """n_alphas α's, evenly spaced in log from alpha_max down to alpha_max·eps."""
     top = alpha_max(moments, l1_ratio, standardize)
+    if not (math.isfinite(top) and top * eps > 0):
+        raise LinregError(f"the alpha at which every coefficient is 0 is {top:g}, beyond float64's reach for a grid "
+                          "below it: rescale the columns (multiply or divide by a power of ten) or give the alphas")
     return np.geomspace(top, top * eps, n_alphas)
 
 
@@ -153,7 +157,8 @@ class Problem:
     @classmethod
     def of(cls, moments, standardize=True):
         if moments.rows < 2:
-            raise LinregError(f"a penalized fit needs at least 2 rows, not {moments.rows}")
+            raise LinregError(f"a penalized fit needs at least 2 rows, not {moments.rows} (with --cv, the rows outside "
+                              "one fold: use fewer folds)")
         mean, scale, S = standardized(moments)
         if not np.all(scale > 0):  # a constant column: nothing to standardize, nothing to learn from
             j = int(np.argmin(scale))
@@ -246,6 +251,9 @@ def cross_validate(folds, l1_ratio=1.0, alphas=None, n_alphas=100, eps=1e-3, sta
         for k in range(K):
             W, b, _ = path(training[k], grid[i], ratio, standardize, solver=solver)
             errors[i, :, k] = [validation_error(folds[k], w, c) for w, c in zip(W, b)]
+    if not np.all(np.isfinite(errors)):
+        raise LinregError("the folds' validation errors overflow float64 (squares of the target's values): divide the "
+                          "target by a power of ten")
     mean, error = errors.mean(axis=2), errors.std(axis=2, ddof=1) / np.sqrt(K)
     runs = [path(total, grid[i], ratio, standardize, solver=solver) for i, ratio in enumerate(l1_ratios)]
     cold = [path(total, grid[i], ratio, standardize, warm=False, solver=solver)[2] for i, ratio in enumerate(l1_ratios)]
