@@ -152,17 +152,21 @@ def test_predict_reads_standard_input_as_a_csv(tmp_path, capsys, monkeypatch):
                                rtol=1e-9)  # fmt: skip
 
 
-def test_a_model_with_categories_predicts_from_a_single_csv_only(tmp_path):
+def test_a_model_with_categories_predicts_from_a_single_csv_or_parquet(tmp_path):
     city, area, price = cities()
     path = write_csv(tmp_path / "flats.csv", {"city": city, "area": area, "price": price})
     fit = linreg.fit(path, "price", **QUIET)
     pq.write_table(pa.table({"city": city.astype(str), "area": area}), tmp_path / "flats.parquet")
-    assert "'city' as categories, which are read from a single CSV file" in raised(
-        lambda: fit.predict(tmp_path / "flats.parquet")
-    )
     coefficients = city_reference(city, area, price)
     design = np.column_stack([city == "Oslo", city == "Tromsø", area]).astype(float)
     np.testing.assert_allclose(fit.predict(path), coefficients[0] + design @ coefficients[1:], rtol=1e-9)
+    np.testing.assert_allclose(fit.predict(tmp_path / "flats.parquet"), fit.predict(path), rtol=1e-15)
+    (tmp_path / "two").mkdir()
+    for name in ("a.csv", "b.csv"):
+        write_csv(tmp_path / "two" / name, {"city": city, "area": area})
+    assert "'city' as categories, which are read from a single CSV file or Parquet files" in raised(
+        lambda: fit.predict(tmp_path / "two")
+    )
     # A missing level is a missing value, not a level the fit has not seen.
     city[4] = ""
     holed = write_csv(tmp_path / "holed.csv", {"city": city, "area": area})

@@ -323,3 +323,41 @@ def test_weights_and_no_intercept_match_statsmodels(tmp_path, capsys, intercept)
     assert main(["predict", str(model), str(path)]) == 0
     predicted = np.array(capsys.readouterr().out.split()[1:], float)
     np.testing.assert_allclose(predicted, ols.predict(design), rtol=1e-9)
+
+
+@pytest.mark.parametrize("categories", [False, True], ids=["strings", "dictionary"])
+def test_a_parquet_column_of_text_is_categorical_as_a_csvs_is(tmp_path, categories):
+    """Grunfeld's firm names, as Parquet strings or Parquet categories: the
+    memory engine codes them as statsmodels' C(firm) does, with and without a
+    formula, predicts on the same file, and a null firm is a missing value."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
+    import linreg
+
+    frame = sm.datasets.grunfeld.load_pandas().data
+    frame["firm"] = frame["firm"].astype("category" if categories else str)
+    path = tmp_path / "grunfeld.parquet"
+    frame.to_parquet(path)
+    assert pa.types.is_dictionary(pq.read_schema(path).field("firm").type) == categories
+    reference = smf.ols("invest ~ value + capital + C(firm)", frame).fit()
+    expected = np.concatenate([reference.params.iloc[:1], reference.params.iloc[-2:], reference.params.iloc[1:-2]])
+    fit = linreg.fit(path, target="invest", features=["value", "capital", "firm"], warn=lambda _: None)
+    np.testing.assert_allclose(list(fit.coefficients.values()), expected, rtol=1e-10)
+    np.testing.assert_allclose(list(fit.std_errors.values()),
+                               np.concatenate([reference.bse.iloc[:1], reference.bse.iloc[-2:], reference.bse.iloc[1:-2]]),
+                               rtol=1e-9)  # fmt: skip
+    formula = linreg.fit(path, formula="invest ~ value + capital + C(firm)")
+    np.testing.assert_allclose(list(formula.coefficients.values()), expected, rtol=1e-10)  # formulaic's term order
+    fit.export(tmp_path / "model")
+    np.testing.assert_allclose(linreg.load(tmp_path / "model").predict(path), reference.fittedvalues, rtol=1e-10)
+    holed = pa.Table.from_pandas(frame).to_pandas()
+    holed["firm"] = holed["firm"].astype(object)
+    holed.loc[7, "firm"] = None
+    holed.to_parquet(tmp_path / "holed.parquet")
+    with pytest.raises(linreg.LinregError, match=r"row 7, column 'firm' is empty; fill it in or remove the row"):
+        linreg.fit(tmp_path / "holed.parquet", target="invest", warn=lambda _: None)
+    dropped = linreg.fit(tmp_path / "holed.parquet", target="invest", missing="drop", warn=lambda _: None)
+    assert dropped.n == len(frame) - 1

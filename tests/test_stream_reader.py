@@ -472,7 +472,9 @@ def test_parquet_columns_must_be_numeric(tmp_path, column):
     path = parquet(tmp_path, b=column, y=np.arange(10.0))
     text = message(lambda: read.check_columns(sources.open_source(path), "y"))
     assert text.startswith(f"{path}: column 'b' is of type {column.type}, not numbers; streamed data must be numeric")
-    assert message(lambda: read.batches(path, "y")) == text == message(lambda: whole(path, weights=None))
+    assert message(lambda: read.batches(path, "y")) == text
+    if not pa.types.is_string(column.type):  # read whole, a column of text is categorical (tests/test_fit.py)
+        assert message(lambda: whole(path, weights=None)) == text
     assert read.check_columns(sources.open_source(path), "y", ["a"]) == ["a"]  # a column not used is not read
 
 

@@ -229,11 +229,12 @@ def _raw(data, source, names, texts, missing, weights=None):
         raise LinregError(f"{source.describe()} has no column {absent[0]!r} that the formula reads; "
                           f"its columns are {', '.join(source.header)}")  # fmt: skip
     single_csv = source.format == "csv" and len(source.paths) == 1
-    if texts and not single_csv:
+    if texts and not (single_csv or source.format == "parquet"):
         raise LinregError(f"{source.describe()}: the model codes {texts[0]!r} as categories, which are read from "
-                          "a single CSV file only; give one")  # fmt: skip
-    if source.format == "parquet":
-        parquet.check_numeric(source.paths, names)
+                          "a single CSV file or Parquet files only; give one")  # fmt: skip
+    if source.format == "parquet":  # its columns of text are categorical, as a CSV's are
+        texts = [*texts, *(name for name in parquet.texts(source.paths, names) if name not in texts and name != weights)]
+        parquet.check_numeric(source.paths, [name for name in names if name not in texts])
     # The weights last: the reader checks that column's values itself.
     ordered = [name for name in names if name != weights] + ([weights] if weights else [])
     switchable = [name for name in ordered if name not in texts and name != weights] if single_csv else ()

@@ -63,6 +63,19 @@ def row_groups(path):
     return groups
 
 
+def texts(paths, names):
+    """The columns of `names` that hold text (strings, or categories of
+    strings) in the first file: a fit that reads the rows whole codes them
+    as categories, as it does a CSV's columns of text."""
+    schema = pq.read_schema(paths[0])
+
+    def text(kind):
+        kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+    return [name for name in names if text(schema.field(name).type)]
+
+
 def check_numeric(paths, names):
     """That the columns `names` hold numbers in every file."""
     for path in paths:
@@ -72,12 +85,14 @@ def check_numeric(paths, names):
             if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
                 raise LinregError(
                     f"{path}: column {name!r} is of type {kind}, not numbers; streamed data must be numeric "
-                    "(categories are coded only when a CSV is read whole): convert the column or leave it out"
+                    "(columns of text are coded as categories only when the rows are read whole, --engine memory): convert "
+                    "the column or leave it out"
                 )
 
 
-def pieces(parts, names, missing, weighted, rows):
-    """The pieces (see batches.assemble) of the parts' rows, `rows` at a time."""
+def pieces(parts, names, missing, weighted, rows, text=()):
+    """The pieces (see batches.assemble) of the parts' rows, `rows` at a time;
+    the columns `text` as pyarrow strings (a null as "", a missing text)."""
     left = 0  # rows not yet read
     for part in parts:
         meta = metadata(part.path)
@@ -97,39 +112,50 @@ def pieces(parts, names, missing, weighted, rows):
                 if record is None:
                     break
                 left -= record.num_rows
-                yield *_piece(part.path, row, record, names, missing, weighted), max(left, 0)
+                yield *_piece(part.path, row, record, names, missing, weighted, text), max(left, 0)
                 row += record.num_rows
 
 
-def _piece(path, first_row, record, names, missing, weighted):
+def _piece(path, first_row, record, names, missing, weighted, text=()):
     """A piece of a record batch whose rows are numbered from `first_row`.
     Nulls and integers too long for a float64 are seen here; NaN, inf and
-    weights are left to the copy, which sums the values anyway."""
+    weights are left to the copy, which sums the values anyway. Text
+    columns are left to the design (data/design.py), nulls made "" for it."""
     arrays = [record.column(name) for name in names]
     columns = [
-        array.to_numpy(zero_copy_only=False) if array.type == pa.float64()
+        _text(array) if name in text
+        else array.to_numpy(zero_copy_only=False) if array.type == pa.float64()
         else array.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
-        for array in arrays
+        for name, array in zip(names, arrays)
     ]  # fmt: skip
-    wide = [_wide_integers(array) for array in arrays]
+    wide = [None if name in text else _wide_integers(array) for name, array in zip(names, arrays)]
 
     def check(start):
         return _check(path, first_row + start, [a[start:] for a in arrays], [c[start:] for c in columns],
                       [None if v is None else v[start:] for v in wide], names, missing, weighted)  # fmt: skip
 
-    if any(array.null_count for array in arrays) or any(v is not None for v in wide):
+    if any(array.null_count and name not in text for name, array in zip(names, arrays)) or any(
+            v is not None for v in wide):
         return *check(0), None
     return columns, 0, check
+
+
+def _text(array):
+    """A column as pyarrow strings, a null as "" (which the design reads as missing)."""
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return pc.fill_null(array.cast(pa.string()), "")
 
 
 def _check(path, first_row, arrays, columns, wide, names, missing, weighted):
     """(columns, rows dropped) of the rows the rules accept, or the
     LinregError for the first that they refuse."""
-    missed = [np.isnan(column) for column in columns]  # nulls became NaN
+    # Nulls became NaN; a text column's missing values are the design's to judge.
+    missed = [np.isnan(column) if isinstance(column, np.ndarray) else np.zeros(len(column), bool) for column in columns]
     drop = np.logical_or.reduce(missed) if missing == "drop" else np.zeros(len(columns[0]), bool)
     problems = []  # per column: the rows with a value the rules refuse
     for j, (column, miss) in enumerate(zip(columns, missed)):
-        bad = np.isinf(column) | (miss if missing == "error" else False)
+        bad = (np.isinf(column) if isinstance(column, np.ndarray) else miss) | (miss if missing == "error" else False)
         if wide[j] is not None:
             bad = bad | wide[j]
         problems.append(bad & ~drop)
@@ -157,7 +183,8 @@ def _check(path, first_row, arrays, columns, wide, names, missing, weighted):
             raise bad_weight(f"{path}: row {first_row + r}", columns[-1][r])
     if drop.any():
         keep = ~drop
-        return [column[keep] for column in columns], int(np.count_nonzero(drop))
+        return ([column[keep] if isinstance(column, np.ndarray) else column.filter(pa.array(keep)) for column in columns],
+                int(np.count_nonzero(drop)))
     return columns, 0
 
 

@@ -48,13 +48,15 @@ def read_table(data, source, target, features, missing, categorical, weights, in
             f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
         )
     single_csv = source.format == "csv" and len(source.paths) == 1
-    if categorical and not single_csv:
-        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file; code {categorical[0]!r} in the files")
-    features = check_columns(source, target, features, weights)
+    if categorical and not (single_csv or source.format == "parquet"):
+        raise LinregError(f"{source.describe()}: one-hot coding needs a single CSV file or Parquet files; code "
+                          f"{categorical[0]!r} in the files")  # fmt: skip
+    features = check_columns(source, target, features, weights, texts=True)
     names = [target, *features, *([weights] if weights is not None else [])]
-    # A feature of a single CSV that holds no number is categorical (design.py).
+    # A feature of a single CSV that holds no number is categorical (design.py), as is a Parquet column of text.
     switchable = [name for name in features if name not in categorical] if single_csv else ()
-    columns, lines, dropped = _whole(source, names, missing, weights is not None, categorical, switchable)
+    text = [*categorical, *parquet.texts(source.paths, features)] if source.format == "parquet" else categorical
+    columns, lines, dropped = _whole(source, names, missing, weights is not None, text, switchable)
     return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
                   weights, missing, categorical, max_levels, intercept, dropped=dropped)  # fmt: skip
 
@@ -68,13 +70,13 @@ def read_design(data, columns, categories):
     if absent:
         raise LinregError(f"{source.describe()} has no column {absent[0]!r}; its columns are {', '.join(source.header)}")
     text = [name for name in columns if name in categories]
-    if text and not (source.format == "csv" and len(source.paths) == 1):
+    if text and not (source.format == "csv" and len(source.paths) == 1 or source.format == "parquet"):
         raise LinregError(
             f"{source.describe()}: the model codes {text[0]!r} as categories, which are read from "
-            "a single CSV file only; give one"
+            "a single CSV file or Parquet files only; give one"
         )
     if source.format == "parquet":
-        parquet.check_numeric(source.paths, columns)
+        parquet.check_numeric(source.paths, [name for name in columns if name not in text])
     values, lines, _ = _whole(source, columns, "error", False, text)
     if len(lines) == 0:
         raise LinregError(f"{source.describe()} has no data rows; give at least one row to predict")
@@ -88,7 +90,7 @@ def _whole(source, names, missing, weighted, text=(), switchable=()):
     if source.format == "csv":
         pieces = csv_reader.pieces(source, parts, names, missing, weighted, text, switchable)
     else:
-        pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)))
+        pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)), text)
     found, chunks, rows, dropped = [[] for _ in names], [], [], 0
     for columns, dropped_here, check, _, *chunk in pieces:
         if check is not None:  # a Parquet piece not looked at yet
@@ -117,9 +119,10 @@ def _joined(pieces):
     return np.concatenate(pieces) if pieces else np.empty(0)
 
 
-def check_columns(source, target, features=None, weights=None):
+def check_columns(source, target, features=None, weights=None, texts=False):
     """The feature names (default: every column but the target and weights),
-    checked; for Parquet also that every used column holds numbers in every file."""
+    checked; for Parquet also that every used column holds numbers in every
+    file (`texts`: but features of text, which a whole read codes)."""
     where, header = source.describe(), source.header
     if target not in header:
         raise LinregError(f"{where} has no column {target!r} for --target; its columns are {', '.join(header)}")
@@ -132,7 +135,9 @@ def check_columns(source, target, features=None, weights=None):
     if weights in features:
         raise LinregError(f"the weights column {weights!r} is also a feature; leave it out of --features")
     if source.format == "parquet":
-        parquet.check_numeric(source.paths, [target, *features, *([weights] if weights is not None else [])])
+        text = parquet.texts(source.paths, features) if texts else []
+        parquet.check_numeric(source.paths, [target, *(name for name in features if name not in text),
+                                             *([weights] if weights is not None else [])])
     return features
 
 
