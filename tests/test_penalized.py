@@ -275,6 +275,7 @@ HOSTILE_DATA = [  # (rows of a,b,y; flags; what the one line says)
 ]
 
 
+@pytest.mark.filterwarnings("error")  # a RuntimeWarning would be lines of stderr beside the one error line
 @pytest.mark.parametrize("rows, flags, message", HOSTILE_DATA, ids=[m for _, _, m in HOSTILE_DATA])
 def test_data_a_penalty_cannot_fit_is_one_error_line_naming_what_to_do(rows, flags, message, tmp_path, capsys):
     path = tmp_path / "d.csv"

@@ -82,5 +82,6 @@ def validation_error(moments, W, b):
     with v counted in the Moments' units of 2**exponents.
     """
     v = np.ldexp(np.append(-np.asarray(W, np.float64), 1.0), moments.exponents)
-    offset = float(v @ moments.mean) - b
-    return float(v @ moments.C @ v) / moments.weight + offset * offset
+    with np.errstate(over="ignore", invalid="ignore"):  # past float64, inf: the caller says what to do
+        offset = float(v @ moments.mean) - b
+        return float(v @ moments.C @ v) / moments.weight + offset * offset
