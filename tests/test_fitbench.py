@@ -212,3 +212,23 @@ def test_bench_fit_end_to_end(tmp_path, capsys):
     assert f" / {warm_ours:.3g} | " in table and f" / {warm_peer:.3g} | " in table
     assert table in capsys.readouterr().out
     assert (tmp_path / "out" / "fitbench.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_penalized_peer_not_installed_is_reported_unavailable(tmp_path, monkeypatch):
+    """A peer whose library cannot be imported in its fresh process is a row that says
+    so, with the install to make, and the report still forms."""
+    from linreg.bench import fit_penalized
+
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    # What the peer's process meets when glum is not installed.
+    (stubs / "glum.py").write_text("raise ModuleNotFoundError(\"No module named 'glum'\", name='glum')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(stubs), *sys.path]))
+    name = "glum GeneralizedLinearRegressorCV"
+    (case,) = fit_penalized.benchmark([(200, 3)], tmp_path / "data", 300, None, lambda *a, **k: None, (name,))
+    figures = case["systems"][name]
+    assert figures["exit_code"] == fit_penalized.UNAVAILABLE
+    assert figures["error"] == "unavailable: glum is not installed (pip install -e '.[bench]')"
+    assert figures["alpha"] is None and figures["max_rel_diff"] is None
+    row = f"| N=2e+02 d=3 parquet | {name} | failed: unavailable: glum is not installed"
+    assert row in fit_penalized.format_report([case])

@@ -175,7 +175,8 @@ def add_arguments(parser):
         "--penalized",
         action="store_true",
         help="instead: the penalized case, 5-fold cross-validation of the elastic net over 100 alphas and 3 "
-        "l1-ratios, against scikit-learn's ElasticNetCV (see linreg.bench.fit_penalized; --quick: 1e5 x 50)",
+        "l1-ratios, against scikit-learn's ElasticNetCV, glum's GeneralizedLinearRegressorCV and Spark MLlib's "
+        "CrossValidator (see linreg.bench.fit_penalized; --quick: 1e5 x 50)",
     )
     group.add_argument(
         "--memory-cap",
@@ -217,7 +218,7 @@ def run(args):
 
 
 def run_penalized(args):
-    """`--penalized`: linreg's cross-validated elastic net against scikit-learn's, table to stdout and --out."""
+    """`--penalized`: linreg's cross-validated elastic net against its peers', table to stdout and --out."""
     import psutil
 
     from linreg.bench import fit_penalized
