@@ -77,17 +77,14 @@ def _rows(plan, data, r, formula):
     """(Table, batches (first_row, x, y, w), counts filled in as they are read)."""
     from linreg.data import read
 
-    if plan.engine == "memory":
-        from linreg.data.design import penalized
+    if plan.engine == "memory":  # more features than rows is allowed: no errors are estimated
+        if formula is not None:
+            from linreg.data import formula as formulas
 
-        with penalized():  # more features than rows is allowed: no errors are estimated
-            if formula is not None:
-                from linreg.data import formula as formulas
-
-                table = formulas.table(data, plan.source, formula, r.missing, r.weights, r.max_levels)
-            else:
-                table = read.read_table(data, plan.source, r.target, r.features, r.missing, r.categorical, r.weights,
-                                        True, r.max_levels)  # fmt: skip
+            table = formulas.table(data, plan.source, formula, r.missing, r.weights, r.max_levels, penalized=True)
+        else:
+            table = read.read_table(data, plan.source, r.target, r.features, r.missing, r.categorical, r.weights,
+                                    True, r.max_levels, penalized=True)  # fmt: skip
         return table, [(0, table.x, table.y, table.weights)], {}
     from linreg.data.design import Table
 

@@ -10,8 +10,6 @@ rules: a missing value stops the read or drops its row and is never a
 category; a feature column of text is categorical; every other value is a
 finite number; the whole table is checked for what a fit needs.
 """
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,9 +23,6 @@ from linreg.plan import MAX_LEVELS
 
 # The name the intercept goes by in every mapping of coefficients.
 INTERCEPT = "intercept"
-# Whether the table being read is for a penalized fit, which estimates no
-# errors and so may have more coefficients than rows (set by penalized()).
-_PENALIZED = ContextVar("penalized", default=False)
 
 
 @dataclass
@@ -69,7 +64,7 @@ def check_feature_names(features, header, target, source):
 
 
 def design(source, unit, positions, columns, target, features, weights=None, missing="error", requested=(),
-           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0):
+           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0, penalized=False):
     """The checked Table of `columns` for the target, the features and a
     named `weights` column; `weight_values` are unnamed weights, `dropped`
     the rows a reader left out already.
@@ -100,7 +95,7 @@ def design(source, unit, positions, columns, target, features, weights=None, mis
     table.weights = values[weights] if weights is not None else weight_values
     table.weights_column = weights
     check_weights(table)
-    check_fittable(table, intercept)
+    check_fittable(table, intercept, penalized)
     return table
 
 
@@ -248,25 +243,15 @@ def coded(source, unit, positions, columns, features, categories):
     return x, names, checked
 
 
-@contextmanager
-def penalized():
-    """Tables read inside are for a penalized fit: ridge and lasso are well posed
-    with more features than rows, so check_fittable asks only for 2 rows."""
-    token = _PENALIZED.set(True)
-    try:
-        yield
-    finally:
-        _PENALIZED.reset(token)
-
-
-def check_fittable(table, intercept=True):
-    """More rows than coefficients (two rows for a penalized fit), no constant
+def check_fittable(table, intercept=True, penalized=False):
+    """More rows than coefficients (two rows for a penalized fit: ridge and
+    lasso are well posed with more features than rows), no constant
     feature beside the intercept (without one a constant column is fitted like
     any other), a target that varies. Columns float64 cannot scale are refused
     by the scale stage (scale_refusal), combinations of others by the
     precondition stage, from the one QR factorization of the fit."""
     path, n, d = table.path, len(table.y), len(table.features)
-    if _PENALIZED.get():
+    if penalized:
         if n < 2:
             raise LinregError(f"{path} has {n} data row{'s' if n != 1 else ''}; a penalized fit needs at least 2")
     elif n <= d + intercept:

@@ -122,10 +122,10 @@ def parse(text, target=None, features=None, categorical=None, intercept=True):
     return Formula(text, str(lhs[0]), has_intercept, parsed)
 
 
-def table(data, source, formula, missing="error", weights=None, max_levels=MAX_LEVELS):
+def table(data, source, formula, missing="error", weights=None, max_levels=MAX_LEVELS, penalized=False):
     """The checked Table of `formula` on the raw columns of `data` (`source`:
     the plan's Source of its files, or None), with the fitted Formula as
-    `table.formula`."""
+    `table.formula`; `penalized`: more features than rows are allowed."""
     if isinstance(data, tuple):
         raise LinregError("a formula names columns: give a CSV path or a data frame, not arrays")
     named = weights if isinstance(weights, str) else None
@@ -169,7 +169,7 @@ def table(data, source, formula, missing="error", weights=None, max_levels=MAX_L
     result.weights_column = named
     result.formula = fitted
     check_weights(result)
-    check_fittable(result, formula.intercept)
+    check_fittable(result, formula.intercept, penalized)
     return result
 
 

@@ -28,7 +28,7 @@ def frame_labels(frame):
 
 
 def from_frame(frame, target, features=None, missing="error", categorical=None, weights=None, intercept=True,
-               max_levels=MAX_LEVELS):
+               max_levels=MAX_LEVELS, penalized=False):
     """The checked Table of a data frame's columns. `weights` names a column,
     or gives the weights themselves."""
     source, labels = "the data frame", frame_labels(frame)
@@ -48,7 +48,7 @@ def from_frame(frame, target, features=None, missing="error", categorical=None, 
     columns = {name: _column(frame[labels[name]], name, source, text=name in requested) for name in used}
     values = None if named or weights is None else real_array(weights, "weights").reshape(-1)
     return design(source, "row", np.arange(len(frame)), columns, target, features, weights if named else None,
-                  missing, requested, max_levels, intercept, values)  # fmt: skip
+                  missing, requested, max_levels, intercept, values, penalized=penalized)  # fmt: skip
 
 
 def _column(column, name, source, text=False):
@@ -98,7 +98,7 @@ def _absent(value):
     return type(value).__name__ in ("NAType", "NaTType")
 
 
-def from_arrays(x, y, target=None, features=None, missing="error", weights=None, intercept=True):
+def from_arrays(x, y, target=None, features=None, missing="error", weights=None, intercept=True, penalized=False):
     """The checked Table of arrays x [N, d] (or [N]) and y [N]: numbers only,
     where None or NaN is a missing value."""
     try:
@@ -125,7 +125,7 @@ def from_arrays(x, y, target=None, features=None, missing="error", weights=None,
             )
     values = None if weights is None else real_array(weights, "weights").reshape(-1)
     return design("arrays", "row", np.arange(len(y)), columns, target, features, missing=missing, intercept=intercept,
-                  weight_values=values)  # fmt: skip
+                  weight_values=values, penalized=penalized)  # fmt: skip
 
 
 def real_array(values, what):

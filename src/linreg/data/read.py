@@ -24,18 +24,19 @@ from linreg.errors import LinregError
 from linreg.plan import check_missing
 
 
-def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS):
+def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS,
+               penalized=False):
     """The checked Table of what a fit holds in memory. `source` is the
     plan's Source of the files (None for standard input, frames and arrays);
     missing: "error" (a missing value stops the fit) or "drop" (its row is
-    left out)."""
+    left out); `penalized`: more features than rows are allowed."""
     check_missing(missing)
     categorical = list(categorical or [])
     if source is None and isinstance(data, (str, Path)):  # standard input (plan.py checked target and weights)
         source = open_source(data, stdin=True)
     if source is None:
         if hasattr(data, "columns") and hasattr(data, "to_numpy"):
-            return from_frame(data, target, features, missing, categorical, weights, intercept, max_levels)
+            return from_frame(data, target, features, missing, categorical, weights, intercept, max_levels, penalized)
         if isinstance(data, tuple) and len(data) == 2:
             if categorical:
                 raise LinregError(
@@ -43,7 +44,7 @@ def read_table(data, source, target, features, missing, categorical, weights, in
                     "give a data frame to fit categorical columns"
                 )
             return from_arrays(*data, target=target, features=features, missing=missing, weights=weights,
-                               intercept=intercept)  # fmt: skip
+                               intercept=intercept, penalized=penalized)  # fmt: skip
         raise LinregError(
             f"cannot fit a {type(data).__name__}: give a CSV path, a data frame with target=, or a tuple (x, y)"
         )
@@ -58,7 +59,7 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     text = [*categorical, *parquet.texts(source.paths, features)] if source.format == "parquet" else categorical
     columns, lines, dropped = _whole(source, names, missing, weights is not None, text, switchable)
     return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
-                  weights, missing, categorical, max_levels, intercept, dropped=dropped)  # fmt: skip
+                  weights, missing, categorical, max_levels, intercept, dropped=dropped, penalized=penalized)  # fmt: skip
 
 
 def read_design(data, columns, categories):
