@@ -4,13 +4,12 @@ eigenvalues that decide which learning rates work (core/optimizers.py).
 Computed in float64 and another way than training computes anything, so it
 can also serve as a reference in the tests.
 """
-import math
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
 from linreg.core.model import LinearModel, mean_squared_error
+from linreg.precondition import Curvature
 
 
 def hessian(x, y):
@@ -33,19 +32,6 @@ def hessian(x, y):
         gradient = tf.concat([dW, db[None]], axis=0)
     H_W, H_b = outer.jacobian(gradient, [model.W, model.b])
     return tf.concat([H_W, H_b[:, None]], axis=1).numpy()
-
-
-@dataclass
-class Curvature:
-    """The extreme eigenvalues of the loss's Hessian and how they were found."""
-
-    largest: float
-    smallest: float
-    method: str
-
-    @property
-    def condition_number(self):
-        return self.largest / self.smallest if self.smallest > 0 else math.inf
 
 
 def curvature(x, y):

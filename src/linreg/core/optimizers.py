@@ -19,7 +19,7 @@ the distance to the bottom along a direction of curvature λ is multiplied by
 and the flattest direction then shrinks by only 1 - λ_min/λ_max = 1 - 1/κ per
 epoch: plain descent needs about κ·ln(1/ε) epochs to reach a relative error ε.
 Momentum cuts that to about √κ·ln(1/ε); the default method makes κ = 1 by
-changing coordinates instead (data/scaling.py, `orthogonalize`).
+changing coordinates instead (precondition.py, `orthogonalize`).
 """
 import math
 

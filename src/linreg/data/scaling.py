@@ -1,19 +1,15 @@
-"""Changes of variables that make the loss's bowl round before training.
+"""The scale stage: every column to mean 0 and standard deviation 1.
 
-Both keep the model, the loss and the step as they are and change only the
-coordinates they work in; the coefficients are mapped back afterwards.
-
-standardize:   every column to mean 0 and standard deviation 1, so that one
-               learning rate suits every coefficient (the one definition,
-               `to_standardized` and its inverse `from_standardized`, used
-               for rows in memory, for batches read from files, and inside
-               an exported model's graph; data/moments.py finds the same
-               means and spreads from streamed statistics);
-orthogonalize: the standardized columns made orthogonal (QR), so that the
-               bowl becomes perfectly round and one step of plain descent
-               lands at its bottom, whatever the correlations.
+In: the design's columns, target and weights. Out: a Standardized -- the
+standardized rows, the means and spreads, and the way back to the original
+units. It keeps the model, the loss and the step as they are and changes
+only the coordinates they work in, so that one learning rate suits every
+coefficient. The one definition (`to_standardized` and its inverse
+`from_standardized`) serves the rows in memory, the batches read from files
+and an exported model's graph; data/moments.py finds the same means and
+spreads from streamed statistics. The next change of variables, which makes
+the bowl perfectly round, is the precondition stage's (precondition.py).
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,80 +150,49 @@ class ScaleError(ValueError):
 
 
 def _standardize_columns(values, first_column, centre=True, weights=None):
-    # Means and standard deviations computed on columns divided by their
-    # largest magnitude first: squares of 1e-300 would underflow to 0 and
-    # sums of 1e307 overflow to infinity, while the scaled numbers are near 1.
-    u = np.ones(len(values)) if weights is None else weights  # mean 1
+    # The sums are taken on each column divided by a power of two near its
+    # largest magnitude: squares of 1e-300 would underflow to 0 and sums of
+    # 1e307 overflow to infinity, while the divided numbers are at most 1.
+    # Dividing by a power of two is exact, so centring loses nothing to it.
+    n = len(values)
+    u = np.ones(n) if weights is None else weights  # mean 1
     with np.errstate(all="ignore"):
-        peak = np.max(np.abs(values), axis=0)
-        peak = np.where(peak > 0, peak, 1.0)
-        mean = (u @ (values / peak)) / len(u) * peak if centre else np.zeros(values.shape[1])
-        centred = values - mean
+        peak = _power_of_two(_largest_magnitudes(values))
+        ratio = values / peak  # the one copy: centred and scaled in place below
+        mean = (u @ ratio) / n if centre else np.zeros(values.shape[1])
+        ratio -= mean
         if centre:
             # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
             # 1e-7 only, so the centred column keeps a remainder of that size;
             # taking it out of the centred numbers leaves their mean at rounding.
-            shift = (u @ centred) / len(u)
-            centred, mean = centred - shift, mean + shift
-        spread = np.max(np.abs(centred), axis=0)
-        spread = np.where(spread > 0, spread, 1.0)
-        scale = np.sqrt((u @ (centred / spread) ** 2) / len(u)) * spread
-        standardized = centred / scale
-    # Whole columns checked at once (a column of a row-major array is strided).
-    huge = ~(np.isfinite(centred).all(axis=0) & np.isfinite(scale))
-    tiny = ~np.isfinite(standardized).all(axis=0) | ~(scale >= np.finfo(np.float64).tiny)
+            shift = (u @ ratio) / n
+            ratio -= shift
+            mean = mean + shift
+        spread = _power_of_two(_largest_magnitudes(ratio))
+        ratio /= spread
+        root_mean_square = np.sqrt(np.einsum("i,ij,ij->j", u, ratio, ratio) / n)
+        ratio /= root_mean_square
+        mean, scale = mean * peak, root_mean_square * spread * peak
     for j in range(values.shape[1]):
-        if huge[j]:
+        if not np.isfinite(scale[j]):
             raise ScaleError(first_column + j, "its values differ by more than float64 can hold (about 1.8e308)")
-        if tiny[j]:
+        if not (scale[j] >= np.finfo(np.float64).tiny and root_mean_square[j] > 0):
             raise ScaleError(first_column + j, "its spread is too small for float64 arithmetic")
-    return mean, scale, standardized
+    return mean, scale, ratio
 
 
-@dataclass
-class Orthogonalized:
-    """The standardized columns made orthonormal, and the way back.
-
-    Why: descent needs about κ·ln(1/ε) epochs, κ the condition number of the
-    loss's Hessian (core/optimizers.py), and standardizing removes only the
-    differences of scale. Correlated columns keep κ large: 1e5 on the hard
-    generated sets, 1e19 on a degree-10 polynomial design.
-
-    The cure is another change of variables. Factor the standardized design
-    as x_s = Q·R (QR: Q [N, d] with orthonormal columns, R [d, d] upper
-    triangular) and train the same model on q = √N·Q instead of x_s:
-        ŷ = q·φ + b,   with   W = √N·R⁻¹·φ   giving the same predictions.
-    The Hessian of the loss in (φ, b) is 2/N·[qᵀq, qᵀ1; 1ᵀq, N] = 2·I (the
-    columns of x_s are centred, so those of Q are too): every direction has
-    the same curvature, κ = 1, and plain descent with rate 1/λ = 1/2 lands
-    at the bottom in one step, whatever the correlations were.
-
-    Why not keep W and precondition the gradient (W ← W − r·(x_sᵀx_s)⁻¹·g)?
-    The steps are the same in exact arithmetic, but that gradient is made
-    from x_s and its rounding is amplified by κ(x_s)², the Hessian's
-    condition number; the gradient with respect to φ is made from orthonormal
-    columns, and only the final triangular solve costs accuracy, about
-    κ(x_s)·ε -- the accuracy of QR-based least squares.
-    """
-
-    q: np.ndarray  # [N, d]: √N·Q
-    R: np.ndarray  # [d, d]
-    singular_values: np.ndarray  # of x_s (those of R), largest first
-
-    @property
-    def condition_number(self):
-        """κ(x_s): how much relative errors in the data can grow in W."""
-        s = self.singular_values
-        return float(s[0] / s[-1]) if s[-1] > 0 else math.inf
-
-    def weights(self, phi):
-        """The standardized-space W for the orthogonal-space φ: one triangular solve."""
-        from scipy.linalg import solve_triangular
-
-        return math.sqrt(len(self.q)) * solve_triangular(self.R, np.asarray(phi, np.float64))
+def _power_of_two(magnitudes):
+    """The power of two at or above each magnitude (1 for 0)."""
+    return np.ldexp(1.0, np.frexp(magnitudes)[1])
 
 
-def orthogonalize(x_standardized):
-    x = np.asarray(x_standardized, np.float64)
-    Q, R = np.linalg.qr(x)  # Householder reflections (LAPACK): backward stable
-    return Orthogonalized(math.sqrt(len(x)) * Q, R, np.linalg.svd(R, compute_uv=False))
+def _largest_magnitudes(values, rows=256):
+    """max |value| of each column. A reduction down the columns of a
+    row-major array runs its inner loop along a row (d numbers); folding
+    `rows` rows into one makes that loop rows·d long, several times faster."""
+    n, d = values.shape
+    whole = n - n % rows
+    blocks = values[:whole].reshape(whole // rows, rows * d)
+    largest = np.maximum(blocks.max(axis=0, initial=0.0), -blocks.min(axis=0, initial=0.0)).reshape(rows, d).max(axis=0)
+    rest = values[whole:]
+    return np.maximum(largest, np.max(np.abs(rest), axis=0, initial=0.0))
