@@ -388,10 +388,8 @@ def main(argv=None):
     from linreg.cli import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from linreg.engine import solve
 
     methods = [name for name, (_, slow) in METHODS.items() if not (args.quick and slow)]
-    methods = [name for name in methods if name != "cg" or "cg" in solve.METHODS]
     rows = []
     for problem in problems(args.quick):
         started = time.perf_counter()

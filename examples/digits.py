@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 
+if len(sys.argv) != 3:
+    sys.exit(__doc__.splitlines()[0].replace("Correct digits of a fit: ", "usage: "))
 data, fit = sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8"))
 header = open(data, encoding="utf-8").readline().strip().split(",")
 values = np.loadtxt(data, delimiter=",", skiprows=1)
