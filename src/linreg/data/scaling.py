@@ -10,7 +10,8 @@ and an exported model's graph; data/moments.py finds the same means and
 spreads from streamed statistics. The next change of variables, which makes
 the bowl perfectly round, is the precondition stage's (precondition.py).
 """
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,20 +56,18 @@ class Standardized:
     # closed-form answer, the condition number) can be computed.
     cross_products: bool = True
 
-    @property
-    def rows(self):
-        """N, the number of data rows (for degrees of freedom)."""
-        return len(self.y) if self.represents is None else self.represents
+    # Settled when made, as plain values, so later stages read them without
+    # calling back into this one:
+    rows: int = field(init=False)  # N, the number of data rows (for degrees of freedom)
+    multiplicity: float = field(init=False)  # how many data rows each row here stands for
+    # Whether training moves b. With weights the intercept is taken out by
+    # weighted centring instead: at the minimum b = 0 in these coordinates.
+    train_intercept: bool = field(init=False)
 
-    @property
-    def multiplicity(self):
-        return self.rows / len(self.y)
-
-    @property
-    def train_intercept(self):
-        """Whether training moves b. With weights the intercept is taken out by
-        weighted centring instead: at the minimum b = 0 in these coordinates."""
-        return self.intercept and not self.weighted
+    def __post_init__(self):
+        self.rows = len(self.y) if self.represents is None else self.represents
+        self.multiplicity = self.rows / len(self.y) if self.y is not None and len(self.y) else math.nan
+        self.train_intercept = self.intercept and not self.weighted
 
     def transform(self, x, y, weights=None):
         """New rows of the original data (batches read from files) in these
