@@ -41,7 +41,7 @@ def visits(argv):
 STAGES = {
     "plan": "plan", "engine.cluster": "plan", "data.": "read", "data.scaling": "scale",
     "precondition": "precondition", "analysis.curvature": "precondition", "train": "train", "engine.": "train",
-    "core.": "train", "io.progress": "train", "analysis.precision": "train", "infer": "infer", "analysis.": "infer",
+    "core.": "train", "io.progress": "train", "infer": "infer", "analysis.": "infer",
     "results": "result", "io.report": "result",
 }
 

@@ -21,10 +21,11 @@ from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.regression.tests.results import results_grunfeld_ols_robust_cluster as stata_grunfeld
 from statsmodels.regression.tests.results import results_macro_ols_robust as stata_macro
 
-from linreg.analysis.covariance import COV_TYPES, FEW_CLUSTERS
+from linreg.analysis.covariance import FEW_CLUSTERS, KERNELS
 from linreg.analysis.sandwich import Sandwich, covariance, factor_from_moments
 from linreg.data.moments import Moments, merge_all
 from linreg.errors import LinregError
+from linreg.plan import COV_TYPES, HAC_KERNELS, cov_keywords
 
 TARGET_DIGITS = 10
 
@@ -361,7 +362,7 @@ def test_streamed_batches_equal_the_in_memory_covariance(cov_type):
     kwds = {} if cov_type != "HAC" else {"maxlags": data.maxlags}
     design, beta, R, whole = _in_memory(data, cov_type)
     for size in (1, 3, 17, len(data.y)):
-        sandwich = Sandwich(cov_type, beta, R, kwds)
+        sandwich = Sandwich(cov_type, beta, R, cov_keywords(cov_type, kwds))
         for x, y, w, groups in _batches(data, design, _edges(len(data.y), size)):
             sandwich.add(x, y, w, groups)
         assert _close(sandwich.result().matrix, whole.matrix), size
@@ -378,13 +379,13 @@ def test_workers_merged_in_rank_order_equal_one_process(cov_type):
     shards = [0, 0, 2, 70, 71, 150, 220]
     vectors = []
     for a, b in zip(shards, shards[1:]):
-        worker = Sandwich(cov_type, beta, R, kwds)
+        worker = Sandwich(cov_type, beta, R, cov_keywords(cov_type, kwds))
         for x, y, w, groups in _batches(data, design, [a, *range(a + 1, b, 25), b]):
             worker.add(x, y, w, groups)
         vectors.append(worker.vector())
     width = max(map(len, vectors))
     gathered = np.array([np.pad(v, (0, width - len(v))) for v in vectors])
-    template = Sandwich(cov_type, beta, R, kwds)
+    template = Sandwich(cov_type, beta, R, cov_keywords(cov_type, kwds))
     merged = template.from_vector(gathered[0])
     for row in gathered[1:]:
         merged.merge(template.from_vector(row))
@@ -406,7 +407,7 @@ def test_the_factor_from_streamed_moments(name, cov_type, intercept):
     moments = merge_all(Moments.of(data.x[a:b], data.y[a:b], None if w is None else w[a:b])
                         for a, b in zip(edges, edges[1:]))
     R = factor_from_moments(moments, intercept)
-    sandwich = Sandwich(cov_type, beta, R, data.kwds(cov_type) if cov_type == "HAC" else {})
+    sandwich = Sandwich(cov_type, beta, R, cov_keywords(cov_type, data.kwds(cov_type) if cov_type == "HAC" else {}))
     sandwich.add(design, data.y, w)
     assert digits(sandwich.result().matrix, whole.matrix) >= 12
 
@@ -414,7 +415,7 @@ def test_the_factor_from_streamed_moments(name, cov_type, intercept):
 def test_too_many_clusters_are_refused():
     data = case("stackloss")
     design, beta, R, _ = _in_memory(data, "cluster")
-    sandwich = Sandwich("cluster", beta, R, max_clusters=5)
+    sandwich = Sandwich("cluster", beta, R, cov_keywords("cluster", {}), max_clusters=5)
     sandwich.add(design[:15], data.y[:15], groups=data.groups[:15])  # 5 clusters: fine
     with pytest.raises(LinregError, match="more than 5 distinct clusters") as error:
         sandwich.add(design[15:], data.y[15:], groups=data.groups[15:])
@@ -463,10 +464,14 @@ def test_bad_input_is_one_clear_line(cov_type, kwds, message):
     assert "\n" not in str(error.value)
 
 
+def test_every_kernel_the_plan_accepts_has_lag_weights():
+    assert set(KERNELS) == set(HAC_KERNELS)
+
+
 def test_streamed_cluster_needs_each_batch_groups():
     data = case("stackloss")
     design, beta, R, _ = _in_memory(data, "cluster")
     with pytest.raises(LinregError, match="with each batch"):
-        Sandwich("cluster", beta, R, {"groups": data.groups})
+        Sandwich("cluster", beta, R, cov_keywords("cluster", {"groups": data.groups}))
     with pytest.raises(LinregError, match="needs the groups of every batch"):
-        Sandwich("cluster", beta, R).add(design, data.y)
+        Sandwich("cluster", beta, R, cov_keywords("cluster", {})).add(design, data.y)

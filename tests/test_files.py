@@ -131,7 +131,7 @@ def test_xla_compiles_the_chunk():
 
 
 def test_float32_default_tolerance_follows_the_condition_number():
-    from linreg.analysis.precision import default_tol
+    from linreg.train import default_tol
 
     assert default_tol("float32", 100.0) == pytest.approx(1e-6)
     assert default_tol("float32", 1e3) == pytest.approx(1e-7)

@@ -207,7 +207,7 @@ def test_too_large_learning_rate_diverges_with_exit_code_3_and_writes_nothing(tm
 
 
 def test_float32_warning_never_crashes_on_a_huge_or_infinite_condition_number(tmp_path, capsys):
-    from linreg.analysis.precision import float32_warning
+    from linreg.train import float32_warning
 
     for method in ("orthogonal", "gd"):
         for kappa in (1e300, math.inf):

@@ -135,6 +135,7 @@ def fit(
         else:
             table = read.read_table(data, plan.source, target, features, missing, categorical, weights, intercept,
                                     max_levels)
+        cov = read.cluster_groups(cov, data, plan.source, table)  # a column's labels, read with the rows
         clock.lap("read")
         from linreg.data.design import scale_refusal
         from linreg.data.scaling import ScaleError, standardize
@@ -146,10 +147,8 @@ def fit(
         clock.lap("scale")
     else:  # one streamed pass gathers the statistics, already standardized
         table, scaled = read.read_moments(plan, reading)
+        cov = read.cluster_groups(cov, data, plan.source, table)  # named: read in the pass after training
         clock.lap("read")
-    from linreg.infer import cluster_groups, infer
-
-    cov = cluster_groups(cov, data, plan.source, table)  # a column's labels, read before training
     for note in table.notes:
         (warn or _print("note"))(note)
     from linreg.precondition import precondition
@@ -158,6 +157,7 @@ def fit(
     clock.lap("precondition")
 
     from linreg import train
+    from linreg.infer import infer
 
     settings = train.Settings(dtype, optimizer, learning_rate, epochs, tol, compile, checkpoint, logdir, progress,
                               batch_rows)

@@ -22,7 +22,6 @@ import numpy as np
 from linreg.analysis import ols, precision
 from linreg.analysis.covariance import Covariance
 from linreg.analysis.diagnostics import diagnostics
-from linreg.errors import LinregError
 
 
 @dataclass
@@ -35,16 +34,9 @@ class Inference:
     converged: bool
     covariance: Covariance  # the type's, in original units; its distribution is the tests' (t or normal)
     cov_kwds: dict  # what the report names: {"groups": the column (None for labels given)} or {"maxlags": L}
-
-    @property
-    def digits(self):
-        return math.nan if self.bounds is None else self.bounds.digits
-
-    @property
-    def relative_difference(self):
-        """|trained − closed form| / |closed form|, per coefficient."""
-        tiny = np.finfo(np.float64).tiny
-        return np.abs(self.stats.coefficients - self.reference) / np.maximum(np.abs(self.reference), tiny)
+    relative_difference: np.ndarray  # |trained − closed form| / |closed form|, per coefficient
+    digits: float  # the bounds' correct digits, NaN when κ is unknown
+    zero: np.ndarray  # per coefficient, zero to rounding (the bounds'); None when κ is unknown
 
 
 def infer(table, scaled, pre, solution, dtype, cov=("nonrobust", {})):
@@ -73,11 +65,13 @@ def infer(table, scaled, pre, solution, dtype, cov=("nonrobust", {})):
         correction=solution.correction, refined=solution.refined,
     ) if scaled.cross_products else None  # κ unknown
     named = {"cluster": {"groups": cov[1].get("column")}, "HAC": {"maxlags": cov[1].get("maxlags")}}.get(cov[0], {})
-    inference = Inference(stats, found, _closed_form(table, scaled, pre.ortho), relative_gradient, bounds,
-                          solution.result.converged, covariance, named)
-    if inference.digits < precision.MIN_DIGITS:
-        inference.converged = False
-    return inference
+    reference = _closed_form(table, scaled, pre.ortho)
+    tiny = np.finfo(np.float64).tiny
+    relative_difference = np.abs(stats.coefficients - reference) / np.maximum(np.abs(reference), tiny)
+    digits, zero = (math.nan, None) if bounds is None else (bounds.digits, bounds.zero)
+    converged = solution.result.converged and not digits < precision.MIN_DIGITS
+    return Inference(stats, found, reference, relative_gradient, bounds, converged, covariance, named,
+                     relative_difference, digits, zero)
 
 
 def _closed_form(table, scaled, ortho):
@@ -178,31 +172,3 @@ def _streamed(sandwich, again, scaled, W_s, b, column):
             sandwich.add_residuals(*_whitened(scaled, x_s, y_s, batch.w, W_s, b), None, labels)
     parts = [sandwich.from_vector(vector) for vector in again.cluster.gather_ragged(sandwich.vector())]
     return reduce(lambda total, part: total.merge(part), parts)
-
-
-def cluster_groups(cov, data, source, table):
-    """`cov` with cluster groups given as a column's name replaced by that
-    column's labels, one per row of the table, read from the file or frame."""
-    name, kwds = cov
-    column = kwds.get("groups")
-    if not isinstance(column, str):
-        return cov
-    if table.dropped:  # the labels of the rows kept would have to be matched line by line
-        raise LinregError(f"cluster groups from the column {column!r} need every row, and the rows with missing "
-                          f"values ({table.dropped}) were left out; fill the gaps, or give the groups as one label "
-                          "per row kept")
-    if getattr(table, "again", None) is not None:  # streamed: read with the rows in the pass after training
-        return name, {**kwds, "column": column}
-    if source is None:  # a data frame (plan.py checked the column)
-        labels = np.asarray(data[column])
-    elif source.format == "csv":  # read as text, as the reader reads a categorical column: any labels will do
-        from linreg.data.read import _whole
-
-        labels = _whole(source, [column], "error", False, [column])[0][column]
-    else:  # Parquet keeps its labels' types; the files in the order the rows were read
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        labels = pa.concat_arrays([chunk for path in source.paths for chunk in pq.read_table(path, columns=[column])
-                                   .column(0).chunks])
-    return name, {**kwds, "groups": labels, "column": column}

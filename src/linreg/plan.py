@@ -105,20 +105,29 @@ def check_arguments(dtype, optimizer, learning_rate, epochs, tol, compile, progr
         raise LinregError(f"max_levels must be a whole number of at least 2, not {max_levels!r}")
     if batch_rows is not None and not _whole(batch_rows, 1):
         raise LinregError(f"batch_rows must be a whole number of at least 1, not {batch_rows!r}")
-    check_missing(missing)
+    if not _one_of(missing, MISSING):
+        raise LinregError(f"missing must be one of {', '.join(MISSING)}, not {missing!r}")
     if _one_of(penalty, PENALTIES[1:]):
         _check_penalized(dtype, optimizer, learning_rate, epochs, tol, checkpoint, logdir)
 
 
-def covariance(cov_type, cov_kwds):
-    """(name, keywords) of the coefficients' covariance type (analysis/covariance.py's
-    names and checks); cluster's groups are a column's name or one label per row."""
-    from linreg.analysis.covariance import canonical, checked_keywords
+# The coefficients' covariance types (statsmodels' names; analysis/covariance.py
+# computes them) and the keywords each takes (its cov_kwds), with their defaults.
+COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC")
+COV_KEYWORDS = {
+    "cluster": {"groups": None, "use_correction": True, "df_correction": True},
+    "HAC": {"maxlags": None, "kernel": "bartlett", "use_correction": False},
+}
+HAC_KERNELS = ("bartlett", "uniform")  # their lag weights: analysis/covariance.py's KERNELS
 
-    name = canonical(cov_type)
+
+def covariance(cov_type, cov_kwds):
+    """(name, keywords) of the coefficients' covariance type, its keywords'
+    defaults filled in; cluster's groups are a column's name or one label per row."""
+    name = cov_type_name(cov_type)
     if cov_kwds is not None and not isinstance(cov_kwds, Mapping):
         raise LinregError(f"cov_kwds must be a dict of the type's keywords (e.g. {{'maxlags': 4}}), not {cov_kwds!r}")
-    kwds = checked_keywords(name, cov_kwds)
+    kwds = cov_keywords(name, cov_kwds)
     groups = kwds.get("groups", ())
     if groups is None:
         raise LinregError("cov_type 'cluster' needs cov_kwds groups (--cov cluster:COL): a column's name, or one "
@@ -128,18 +137,51 @@ def covariance(cov_type, cov_kwds):
     return name, kwds
 
 
-def _check_groups(cov, columns, where):
-    """A cluster's groups named by a column must name one of `columns` (None: the data has no names)."""
+def cov_type_name(cov_type):
+    """The type's name as users know it (any case accepted)."""
+    names = {name.lower(): name for name in COV_TYPES}
+    if not isinstance(cov_type, str) or cov_type.lower() not in names:
+        raise LinregError(f"unknown covariance type {cov_type!r}; choose one of {', '.join(COV_TYPES)}")
+    return names[cov_type.lower()]
+
+
+def cov_keywords(cov_type, cov_kwds):
+    """The keywords of `cov_type` (a name from COV_TYPES) with their defaults filled in, after the checks."""
+    import numpy as np  # for its bool_ (here, not at the top: the module loads no numpy)
+
+    given = dict(cov_kwds or {})
+    allowed = COV_KEYWORDS.get(cov_type, {})
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        takes = f"takes only {', '.join(allowed)}" if allowed else "takes no cov_kwds"
+        raise LinregError(f"cov_type {cov_type!r} {takes}, not {', '.join(map(repr, unknown))}")
+    kwds = {**allowed, **given}
+    for name in ("use_correction", "df_correction"):
+        if name in kwds and not isinstance(kwds[name], (bool, np.bool_)):
+            raise LinregError(f"cov_kwds {name} must be True or False, not {kwds[name]!r}")
+    if cov_type == "HAC":
+        lags = kwds["maxlags"]
+        if lags is None:
+            raise LinregError("cov_type 'HAC' needs cov_kwds maxlags, the number of lags to include (e.g. 4)")
+        if not _whole(lags, 0):
+            raise LinregError(f"HAC maxlags must be a whole number of lags, 0 or more, not {lags!r}")
+        kwds["maxlags"] = int(lags)
+        kernel = str(kwds["kernel"]).lower()
+        if kernel not in HAC_KERNELS:
+            raise LinregError(f"unknown HAC kernel {kwds['kernel']!r}; choose one of {', '.join(HAC_KERNELS)}")
+        kwds["kernel"] = kernel
+    return kwds
+
+
+def _check_groups(cov, columns, source=None):
+    """A cluster's groups named by a column must name one of `columns` (None: the data has no names) of
+    the files of `source` (None: a frame or arrays)."""
     groups = cov[1].get("groups")
     if isinstance(groups, str) and (columns is None or groups not in columns):
+        where = "the data" if source is None else source.describe()
         listed = f"; its columns are {', '.join(map(str, columns))}" if columns is not None else ""
         raise LinregError(f"{where} has no column {groups!r} for the cluster groups{listed}"
                           + ("" if columns is not None else ": give the groups as one label per row"))
-
-
-def check_missing(missing):
-    if not _one_of(missing, MISSING):
-        raise LinregError(f"missing must be one of {', '.join(MISSING)}, not {missing!r}")
 
 
 def _registered(name):
@@ -285,7 +327,7 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
                 f"engine {engine if engine != 'auto' else 'moments'} streams files: give a CSV or Parquet path (a file, "
                 "a folder or a glob); data frames, arrays and standard input are fitted in memory"
             )
-        _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None, "the data")
+        _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None)
         return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"))
     from linreg.data.sources import open_source
 
@@ -294,7 +336,7 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
         engine = "moments" if config.size > 1 or not _fits_in_memory(source) else "memory"
         if engine == "moments" and len(source.header) - 1 > MAX_MOMENTS_FEATURES:
             engine = "stream"
-    _check_groups(cov, source.header, source.describe())
+    _check_groups(cov, source.header, source)
     if engine != "memory" and not isinstance(cov[1].get("groups", ""), str):
         raise LinregError(f"engine {engine} reads the cluster groups with the rows, in the pass after training: "
                           "give the name of their column (--cov cluster:COL), not the labels")

@@ -11,7 +11,7 @@ features) there is no matrix to factor: λ_max comes from Lanczos passes
 over the files and λ_min is unknown.
 """
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,10 +32,10 @@ class Curvature:
     largest: float
     smallest: float
     method: str
+    condition_number: float = field(init=False)  # of the Hessian: largest / smallest
 
-    @property
-    def condition_number(self):
-        return self.largest / self.smallest if self.smallest > 0 else math.inf
+    def __post_init__(self):
+        self.condition_number = self.largest / self.smallest if self.smallest > 0 else math.inf
 
 
 @dataclass

@@ -10,6 +10,7 @@ their summary does (io/html.py).
 import copy
 import math
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -65,13 +66,17 @@ class Fit:
         self.relative_gradient = inference.relative_gradient
         # What the coefficients can be trusted to (analysis/precision.py); a fit
         # that cannot promise one correct digit has not converged to anything.
-        self.estimated_digits = inference.digits
+        self.estimated_digits, self.zero_to_rounding = inference.digits, inference.zero
         if not inference.converged:
             self.result = replace(self.result, converged=False)
+
+    @cached_property
+    def model(self):
+        """The model as it is exported: the final float64 coefficients in the standardized space
+        (made when first asked for: a fit that is not exported needs no TensorFlow variables)."""
         from linreg.core.model import LinearModel
 
-        # The model as it is exported: the final float64 coefficients in the standardized space.
-        self.model = LinearModel(len(self.features), W=solution.W, b=solution.b, dtype="float64")
+        return LinearModel(len(self.features), W=self.solution.W, b=self.solution.b, dtype="float64")
 
     # --- the numbers -----------------------------------------------------------
 

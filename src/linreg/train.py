@@ -6,18 +6,67 @@ compile mode, checkpoint folder, TensorBoard folder, progress line).
 Out: engine/solve.py's Solution -- the standardized-space weights, the
 training result (epochs, verdict, history) and the rule that trained.
 
-The stopping tolerance is settled here (analysis/precision.py: from the
-dtype and the conditioning), then the run's listeners (progress line,
+The stopping tolerance is settled here (`default_tol`: from the dtype and
+the conditioning), then the run's listeners (progress line,
 TensorBoard) and checkpoints are set up and the engine's driver runs:
 engine/solve.py for the rows or the statistics in memory,
 engine/streamed.py for engine stream (every epoch a pass over the files).
 """
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from linreg.analysis.precision import default_tol, float32_warning
+from linreg.analysis.precision import EPSILON, MAX_DIGITS
 from linreg.errors import LinregError
+
+# A float32 fit expected to give fewer digits than this gets a warning.
+FEW_DIGITS = 5
+
+# Convergence of the direct optimizers: stop when the gradient's norm has
+# fallen to `tol` times its first value. Near the minimum the coefficients'
+# relative error is at most about κ·(relative gradient norm), so each factor of
+# ten in tol is one more digit -- until rounding noise in the gradient takes
+# over. Measured floors on generated data: 1e-9 to 1.4e-7 in float32, below
+# 1e-16 in float64.
+#   float64: 1e-15, a factor of ten above the floor.
+#   float32: aim for a relative error of 1e-4, tol = 1e-4/κ, kept between
+#            1e-9 and 1e-6 so that it stays above the floor.
+FLOAT64_TOL = 1e-15
+FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
+
+
+def default_tol(dtype, condition_number):
+    """condition_number None: unknown (too many features), and float32 stops
+    at the loosest tol of its range rather than hope for more."""
+    if dtype == "float64":
+        return FLOAT64_TOL
+    low, high = FLOAT32_TOL_RANGE
+    if condition_number is None:
+        return high
+    return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
+
+
+def float32_warning(method, condition_number):
+    """The warning to give before a float32 fit, or None. κ may be infinite.
+
+    The orthogonal method's refinement brings float32 to float64's digits (its
+    rounds shrink the fitted values' error by about ε(float32) each, whatever
+    κ), so only the direct optimizers are warned: rounding the data to
+    float32 alone moves their answer by about κ·ε(float32) of the weights'
+    norm, before the residual and the stopping add theirs (error_bounds)."""
+    if method == "orthogonal":
+        return None
+    error = condition_number * EPSILON["float32"]
+    expected = 0.0 if not error < 1 else min(-math.log10(error), MAX_DIGITS)
+    if expected >= FEW_DIGITS:
+        return None
+    return (
+        f"the standardized data's condition number is {condition_number:.3g}, so float32 with optimizer "
+        f"{method} can give about {math.floor(expected)} correct digits; use float64 (--dtype float64) for more"
+    )
+
+
 
 @dataclass
 class Settings:
@@ -34,7 +83,7 @@ class Settings:
 
 
 def tolerance(settings, plan, pre):
-    """The run's tol: the user's, or analysis/precision.py's default."""
+    """The run's tol: the user's, or `default_tol`."""
     if settings.tol is not None:
         return float(settings.tol)
     kappa_h = pre.curvature.condition_number if pre.ortho is not None else None  # None: unknown

@@ -37,15 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linreg.errors import LinregError
-
-COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3", "cluster", "HAC")
-# The keywords each type takes (statsmodels' cov_kwds), with their defaults.
-KEYWORDS = {
-    "cluster": {"groups": None, "use_correction": True, "df_correction": True},
-    "HAC": {"maxlags": None, "kernel": "bartlett", "use_correction": False},
-}
-# Weights of lags 0..L.
+# Weights of lags 0..L, for each of plan.py's HAC_KERNELS (the types, their
+# keywords and the checks of both are the plan's: plan.covariance).
 KERNELS = {
     "bartlett": lambda lags: 1.0 - np.arange(lags + 1) / (lags + 1),
     "uniform": lambda lags: np.ones(lags + 1),
@@ -134,39 +127,3 @@ class Covariance:
         statistic = float(beta @ np.linalg.pinv(V) @ beta) / J
         return WaldTest(statistic, J, self.df, float(stats.f.sf(statistic, J, self.df)))
 
-
-# --- checks at the boundary ------------------------------------------------------------
-
-
-def canonical(cov_type):
-    """The type's name as users know it (any case accepted)."""
-    names = {name.lower(): name for name in COV_TYPES}
-    if not isinstance(cov_type, str) or cov_type.lower() not in names:
-        raise LinregError(f"unknown covariance type {cov_type!r}; choose one of {', '.join(COV_TYPES)}")
-    return names[cov_type.lower()]
-
-
-def checked_keywords(cov_type, cov_kwds):
-    """The type's keywords with their defaults filled in, after the checks."""
-    given = dict(cov_kwds or {})
-    allowed = KEYWORDS.get(cov_type, {})
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        takes = f"takes only {', '.join(allowed)}" if allowed else "takes no cov_kwds"
-        raise LinregError(f"cov_type {cov_type!r} {takes}, not {', '.join(map(repr, unknown))}")
-    kwds = {**allowed, **given}
-    for name in ("use_correction", "df_correction"):
-        if name in kwds and not isinstance(kwds[name], (bool, np.bool_)):
-            raise LinregError(f"cov_kwds {name} must be True or False, not {kwds[name]!r}")
-    if cov_type == "HAC":
-        lags = kwds["maxlags"]
-        if lags is None:
-            raise LinregError("cov_type 'HAC' needs cov_kwds maxlags, the number of lags to include (e.g. 4)")
-        if isinstance(lags, (bool, np.bool_)) or not isinstance(lags, (int, np.integer)) or lags < 0:
-            raise LinregError(f"HAC maxlags must be a whole number of lags, 0 or more, not {lags!r}")
-        kwds["maxlags"] = int(lags)
-        kernel = str(kwds["kernel"]).lower()
-        if kernel not in KERNELS:
-            raise LinregError(f"unknown HAC kernel {kwds['kernel']!r}; choose one of {', '.join(KERNELS)}")
-        kwds["kernel"] = kernel
-    return kwds

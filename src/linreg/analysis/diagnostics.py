@@ -98,24 +98,25 @@ class Diagnostics:
     df_model: int
     df_resid: int
     exact: bool = False
+    condition_note: str = ""  # advice about the condition numbers, like statsmodels' notes; '' if none
 
-    def condition_note(self):
-        """Advice about the condition numbers, like statsmodels' notes; '' if none."""
-        raw, standardized = self.condition_number_raw, self.condition_number_standardized
-        notes = []
-        if standardized > STANDARDIZED_CONDITION_LARGE:
-            notes.append(
-                f"The condition number of the standardized data is large ({standardized:.2g}): "
-                "strong multicollinearity; the weights of the correlated features are poorly "
-                "determined and sensitive to small changes in the data."
-            )
-        elif raw > RAW_CONDITION_LARGE:
-            notes.append(
-                f"The condition number of the raw design is large ({raw:.2g}), but that of "
-                f"the standardized data is only {standardized:.2g}: the large number comes "
-                "from the units and offsets of the columns, not from multicollinearity."
-            )
-        return " ".join(notes)
+
+def _condition_note(raw, standardized):
+    """Advice about the condition numbers, like statsmodels' notes; '' if none."""
+    notes = []
+    if standardized > STANDARDIZED_CONDITION_LARGE:
+        notes.append(
+            f"The condition number of the standardized data is large ({standardized:.2g}): "
+            "strong multicollinearity; the weights of the correlated features are poorly "
+            "determined and sensitive to small changes in the data."
+        )
+    elif raw > RAW_CONDITION_LARGE:
+        notes.append(
+            f"The condition number of the raw design is large ({raw:.2g}), but that of "
+            f"the standardized data is only {standardized:.2g}: the large number comes "
+            "from the units and offsets of the columns, not from multicollinearity."
+        )
+    return " ".join(notes)
 
 
 def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None,
@@ -223,6 +224,7 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         df_model=df_model,
         df_resid=df_resid,
         exact=bool(exact),
+        condition_note=_condition_note(raw, standardized),
     )
 
 

@@ -1,4 +1,4 @@
-"""Precision: the tolerances a fit stops at, and how many digits it can promise.
+"""Precision: how many digits a fit can promise (train.py settles where it stops).
 
 In:  the method and dtype that trained, the standardized data (`scaled`) and
      the R of its QR factorization, the standardized weights W and b, and
@@ -39,8 +39,6 @@ EXTENDED_EPSILON = float(np.finfo(EXTENDED).eps)
 MAX_DIGITS = -math.log10(EPSILON["float64"])
 # A fit that cannot promise one correct digit has not converged to anything.
 MIN_DIGITS = 1.0
-# A float32 fit expected to give fewer digits than this gets a warning.
-FEW_DIGITS = 5
 # Headroom on every bound. Its norms assume rounding errors line up, which
 # they rarely do, yet on the family of examples/digits_family.py the worst
 # delivery came within 0.2 digit of the bare bounds; times 4 (0.6 digit) the
@@ -51,50 +49,6 @@ SAFETY = 4.0
 # 16 digits float64 carries. The streamed statistics' bound (κ²·ε) can
 # swallow a small coefficient that is not zero at all; that one is unknown.
 ZERO_SHARE = 1e-12
-
-# Convergence of the direct optimizers: stop when the gradient's norm has
-# fallen to `tol` times its first value. Near the minimum the coefficients'
-# relative error is at most about κ·(relative gradient norm), so each factor of
-# ten in tol is one more digit -- until rounding noise in the gradient takes
-# over. Measured floors on generated data: 1e-9 to 1.4e-7 in float32, below
-# 1e-16 in float64.
-#   float64: 1e-15, a factor of ten above the floor.
-#   float32: aim for a relative error of 1e-4, tol = 1e-4/κ, kept between
-#            1e-9 and 1e-6 so that it stays above the floor.
-FLOAT64_TOL = 1e-15
-FLOAT32_TARGET_ERROR, FLOAT32_TOL_RANGE = 1e-4, (1e-9, 1e-6)
-
-
-def default_tol(dtype, condition_number):
-    """condition_number None: unknown (too many features), and float32 stops
-    at the loosest tol of its range rather than hope for more."""
-    if dtype == "float64":
-        return FLOAT64_TOL
-    low, high = FLOAT32_TOL_RANGE
-    if condition_number is None:
-        return high
-    return min(max(FLOAT32_TARGET_ERROR / condition_number, low), high)
-
-
-def float32_warning(method, condition_number):
-    """The warning to give before a float32 fit, or None. κ may be infinite.
-
-    The orthogonal method's refinement brings float32 to float64's digits (its
-    rounds shrink the fitted values' error by about ε(float32) each, whatever
-    κ), so only the direct optimizers are warned: rounding the data to
-    float32 alone moves their answer by about κ·ε(float32) of the weights'
-    norm, before the residual and the stopping add theirs (error_bounds)."""
-    if method == "orthogonal":
-        return None
-    error = condition_number * EPSILON["float32"]
-    expected = 0.0 if not error < 1 else min(-math.log10(error), MAX_DIGITS)
-    if expected >= FEW_DIGITS:
-        return None
-    return (
-        f"the standardized data's condition number is {condition_number:.3g}, so float32 with optimizer "
-        f"{method} can give about {math.floor(expected)} correct digits; use float64 (--dtype float64) for more"
-    )
-
 
 @dataclass
 class Bounds:

@@ -18,8 +18,9 @@ import math
 
 import numpy as np
 
-from linreg.analysis.covariance import KERNELS, Covariance, canonical, checked_keywords
+from linreg.analysis.covariance import KERNELS, Covariance
 from linreg.errors import LinregError
+from linreg.plan import cov_keywords, cov_type_name
 
 # Memory set aside for the per-cluster sums of a streamed pass: k numbers a
 # cluster and, in the dictionary that finds them by label, about this much more.
@@ -36,10 +37,10 @@ def covariance(design, residuals, cov_type="nonrobust", cov_kwds=None, weights=N
     use_t:     Student's t rather than the normal; None: statsmodels' default
     """
     design = np.asarray(design, np.float64)
-    kwds = dict(cov_kwds or {})
-    clustered = canonical(cov_type) == "cluster"
-    groups = kwds.pop("groups", None) if clustered else None
-    if clustered and groups is None:
+    cov_type = cov_type_name(cov_type)
+    kwds = cov_keywords(cov_type, cov_kwds)
+    groups = kwds.pop("groups", None)
+    if cov_type == "cluster" and groups is None:
         raise LinregError("cov_type 'cluster' needs cov_kwds groups: one cluster label per row")
     root = np.ones(len(design)) if weights is None else np.sqrt(np.asarray(weights, np.float64))
     R = np.linalg.qr(design * root[:, None], mode="r")
@@ -74,11 +75,13 @@ class Sandwich:
     """The meat of a covariance gathered batch by batch: one more pass over the
     data after training, on any number of workers.
 
+    cov_type:     a name of plan.py's COV_TYPES
     coefficients: [k] the fitted β, in the design's column order
     R:            [k, k] upper triangular, RᵀR = XᵀWX of the whitened design
                   (e.g. the Cholesky factor of the cross-products a streamed
                   fit gathered, transposed)
-    cov_kwds:     as `covariance`, but a cluster's groups come with each batch (`add`)
+    cov_kwds:     the type's keywords as the plan checked them (plan.cov_keywords:
+                  defaults filled in), but a cluster's groups come with each batch (`add`)
     max_clusters: how many distinct clusters a pass may hold; by default as
                   many as fit in CLUSTER_BYTES
 
@@ -97,9 +100,8 @@ class Sandwich:
     """
 
     def __init__(self, cov_type, coefficients, R, cov_kwds=None, intercept=True, use_t=None, max_clusters=None):
-        self.cov_type = canonical(cov_type)
-        kwds = checked_keywords(self.cov_type, cov_kwds)
-        if "groups" in (cov_kwds or {}):
+        self.cov_type, kwds = cov_type, cov_kwds or {}
+        if kwds.get("groups") is not None:
             raise LinregError("a streamed cluster covariance takes its groups with each batch, not in cov_kwds")
         self.R = np.asarray(R, np.float64)
         self.k = len(self.R)

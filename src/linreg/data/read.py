@@ -21,7 +21,6 @@ from linreg.data.design import MAX_LEVELS, Table, check_feature_names, coded, de
 from linreg.data.frames import from_arrays, from_frame
 from linreg.data.sources import open_source, shard_parts
 from linreg.errors import LinregError
-from linreg.plan import check_missing
 
 
 def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS,
@@ -30,7 +29,6 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     plan's Source of the files (None for standard input, frames and arrays);
     missing: "error" (a missing value stops the fit) or "drop" (its row is
     left out); `penalized`: more features than rows are allowed."""
-    check_missing(missing)
     categorical = list(categorical or [])
     if source is None and isinstance(data, (str, Path)):  # standard input (plan.py checked target and weights)
         source = open_source(data, stdin=True)
@@ -120,6 +118,31 @@ def _joined(pieces):
     return np.concatenate(pieces) if pieces else np.empty(0)
 
 
+def cluster_groups(cov, data, source, table):
+    """`cov` with cluster groups given as a column's name replaced by that
+    column's labels, one per row of the table, read from the file or frame."""
+    name, kwds = cov
+    column = kwds.get("groups")
+    if not isinstance(column, str):
+        return cov
+    if table.dropped:  # the labels of the rows kept would have to be matched line by line
+        raise LinregError(f"cluster groups from the column {column!r} need every row, and the rows with missing "
+                          f"values ({table.dropped}) were left out; fill the gaps, or give the groups as one label "
+                          "per row kept")
+    if getattr(table, "again", None) is not None:  # streamed: read with the rows in the pass after training
+        return name, {**kwds, "column": column}
+    if source is None:  # a data frame (plan.py checked the column)
+        labels = np.asarray(data[column])
+    elif source.format == "csv":  # read as text, as the reader reads a categorical column: any labels will do
+        labels = _whole(source, [column], "error", False, [column])[0][column]
+    else:  # Parquet keeps its labels' types; the files in the order the rows were read
+        import pyarrow.parquet as pq
+
+        labels = pa.concat_arrays([chunk for path in source.paths for chunk in pq.read_table(path, columns=[column])
+                                   .column(0).chunks])
+    return name, {**kwds, "groups": labels, "column": column}
+
+
 def check_columns(source, target, features=None, weights=None, texts=False):
     """The feature names (default: every column but the target and weights),
     checked; for Parquet also that every used column holds numbers in every
@@ -152,7 +175,6 @@ def batches(source, target, features=None, weights=None, missing="error", shard=
     of no rows, to carry its `dropped` count (with shards=1 that is an error:
     nothing is left to fit)."""
     source = open_source(source)
-    check_missing(missing)
     if not isinstance(shards, int) or shards < 1 or not isinstance(shard, int) or not 0 <= shard < shards:
         raise LinregError(f"shard must be one of 0 .. shards - 1, got shard={shard!r}, shards={shards!r}")
     if batch_rows is not None and (not isinstance(batch_rows, int) or batch_rows < 1):

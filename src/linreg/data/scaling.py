@@ -149,40 +149,41 @@ class ScaleError(ValueError):
 
 
 def _standardize_columns(values, first_column, centre=True, weights=None):
-    # The sums are taken on each column divided by a power of two near its
-    # largest magnitude: squares of 1e-300 would underflow to 0 and sums of
-    # 1e307 overflow to infinity, while the divided numbers are at most 1.
-    # Dividing by a power of two is exact, so centring loses nothing to it.
+    # Means and standard deviations computed on columns divided by their
+    # largest magnitude first: squares of 1e-300 would underflow to 0 and
+    # sums of 1e307 overflow to infinity, while the divided numbers are near 1.
+    # (Temporaries are made in place where they can be: three copies of the
+    # rows, not eight.)
     n = len(values)
     u = np.ones(n) if weights is None else weights  # mean 1
     with np.errstate(all="ignore"):
-        peak = _power_of_two(_largest_magnitudes(values))
-        ratio = values / peak  # the one copy: centred and scaled in place below
-        mean = (u @ ratio) / n if centre else np.zeros(values.shape[1])
-        ratio -= mean
+        peak = _nonzero(_largest_magnitudes(values))
+        mean = (u @ (values / peak)) / n * peak if centre else np.zeros(values.shape[1])
+        centred = values - mean
         if centre:
             # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
             # 1e-7 only, so the centred column keeps a remainder of that size;
             # taking it out of the centred numbers leaves their mean at rounding.
-            shift = (u @ ratio) / n
-            ratio -= shift
+            shift = (u @ centred) / n
+            centred -= shift
             mean = mean + shift
-        spread = _power_of_two(_largest_magnitudes(ratio))
-        ratio /= spread
-        root_mean_square = np.sqrt(np.einsum("i,ij,ij->j", u, ratio, ratio) / n)
-        ratio /= root_mean_square
-        mean, scale = mean * peak, root_mean_square * spread * peak
+        spread = _largest_magnitudes(centred)  # infinite where centring overflowed
+        squares = centred / _nonzero(spread)
+        squares *= squares
+        scale = np.sqrt((u @ squares) / n) * _nonzero(spread)
+        del squares
+        centred /= scale  # now the standardized columns
     for j in range(values.shape[1]):
-        if not np.isfinite(scale[j]):
+        if not (np.isfinite(spread[j]) and np.isfinite(scale[j])):
             raise ScaleError(first_column + j, "its values differ by more than float64 can hold (about 1.8e308)")
-        if not (scale[j] >= np.finfo(np.float64).tiny and root_mean_square[j] > 0):
+        if not scale[j] >= np.finfo(np.float64).tiny:
             raise ScaleError(first_column + j, "its spread is too small for float64 arithmetic")
-    return mean, scale, ratio
+    return mean, scale, centred
 
 
-def _power_of_two(magnitudes):
-    """The power of two at or above each magnitude (1 for 0)."""
-    return np.ldexp(1.0, np.frexp(magnitudes)[1])
+def _nonzero(magnitudes):
+    """1 in place of 0, so that a constant column divides by something."""
+    return np.where(magnitudes > 0, magnitudes, 1.0)
 
 
 def _largest_magnitudes(values, rows=256):

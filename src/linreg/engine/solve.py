@@ -10,7 +10,7 @@ QR-based least squares, in a handful of epochs (docs/accuracy.md has the
 measurements behind the choice).
 """
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -82,14 +82,21 @@ class Solution:
     first_converged: bool = False  # (orthogonal) the first run converged, so refinement rounds could follow
     refined: bool = False  # the refinement ran until its rounds stopped shrinking
     correction: tuple = (0.0, 0.0)  # (W, b): the change the last refinement round made
+    largest: float = 2.0  # the steepest curvature the rule stepped on (2: the orthogonalized bowl)
+    # What a report says of the run, settled here as plain values: the rule
+    # that ran (for nesterov without λ_min the restarted one, `make`), its
+    # learning rate and the rate above which it diverges.
+    name: str = field(init=False)
+    learning_rate: float = field(init=False)
+    divergence_rate: float = field(init=False)
 
-    @property
-    def name(self):
-        """What trained, as a report names it: the rule that ran, which for
-        nesterov without λ_min is the restarted one (`make`)."""
+    def __post_init__(self):
         if self.method == "orthogonal":
-            return "orthogonal + refinement" if self.rounds > 1 else "orthogonal"
-        return RULE_NAMES.get(type(self.optimizer), self.method)
+            self.name = "orthogonal + refinement" if self.rounds > 1 else "orthogonal"
+        else:
+            self.name = RULE_NAMES.get(type(self.optimizer), self.method)
+        self.learning_rate = float(self.optimizer.learning_rate)
+        self.divergence_rate = float(self.optimizer.stable_rate(self.largest))
 
 
 RULE_NAMES = {optimizers.RestartedNesterov: "nesterov with restarts"}
@@ -128,7 +135,8 @@ def train_direct(name, scaled, curvature, dtype, learning_rate, epochs, tol, com
     result = driver.train(model, rule, scaled.x, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                           checkpoints=checkpoints, patience=patience)
     result = stalled_far(result, curvature.condition_number)
-    return Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, name, 1)
+    return Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, name, 1,
+                    largest=curvature.largest)
 
 
 def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, listeners, checkpoints, data=None):
@@ -217,11 +225,17 @@ def refine(model, scaled, ortho, data, W, b, max_rounds=MAX_REFINEMENTS, q=None)
         # the weights, where directions the data hardly see converge slower.
         sizes = (math.sqrt(float(np.mean(change * change)) + float(np.mean(fitted * fitted))),
                  float(np.linalg.norm(last[0]) / max(np.linalg.norm(W), np.finfo(np.float64).tiny)))
-        if max(sizes) < BELOW_FLOAT64 or not any(size < before / 2 for size, before in zip(sizes, previous)):
-            # Too small to show in float64, or no longer shrinking (the round
-            # moved only rounding): it is left out, and what it would have
-            # moved says how far that goes. Where the rounds ended is where
-            # this one started.
+        if max(sizes) < BELOW_FLOAT64:
+            # Too small to show in float64 as a whole -- but a coefficient far
+            # smaller than the others, or an intercept that is a difference of
+            # large terms, can still see it: taken, and the rounds end here.
+            W, b = W + last[0], b + EXTENDED(beta)
+            end = (*rows[-1][:2], W.astype(np.float64), float(b))
+            return W.astype(np.float64), float(b), _rounds_history([*rows, end]), last, True
+        if not any(size < before / 2 for size, before in zip(sizes, previous)):
+            # No longer shrinking: the round moved only rounding. It is left
+            # out, and what it would have moved says how far that goes. Where
+            # the rounds ended is where this one started.
             return W.astype(np.float64), float(b), _rounds_history(rows + rows[-1:]), last, True
         W, b, r_hat, previous = W + last[0], b + EXTENDED(beta), r_hat + change, sizes
     return W.astype(np.float64), float(b), _rounds_history(rows), last, False

@@ -196,4 +196,5 @@ def train_streamed(method, scaled, curvature, files, dtype, learning_rate, epoch
                          "stream", listeners, checkpoints=checkpoints, patience=patience)
     if scaled.cross_products:
         result = solve.stalled_far(result, curvature.condition_number)
-    return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1)
+    return solve.Solution(model.W.numpy().astype(np.float64), float(model.b.numpy()), result, rule, method, 1,
+                          largest=curvature.largest)

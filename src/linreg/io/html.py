@@ -121,7 +121,7 @@ def _notes(fit):
         notes.append("Exact fit: the residuals are zero to rounding, so t and p are not meaningful.")
     if fit.cov_type != "nonrobust":
         notes.append(f"Covariance {fit.cov_type}: the F test is a Wald test.")
-    if fit.converged and (note := fit.diagnostics.condition_note()):
+    if fit.converged and (note := fit.diagnostics.condition_note):
         notes.append(note)
     return "".join(f"<p>{escape(note)}</p>" for note in notes)
 

@@ -10,11 +10,6 @@ import math
 import numpy as np
 
 
-def _largest_curvature(fit):
-    # The curvature the optimizer sees: 2 in every direction after orthogonalizing.
-    return 2.0 if fit.method == "orthogonal" else fit.curvature.largest
-
-
 def _plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
@@ -37,7 +32,7 @@ def _method_line(fit):
     else:
         how = f"optimizer {solution.name}"
     beta = f", momentum beta {float(fit.optimizer.beta):.6g}" if hasattr(fit.optimizer, "beta") else ""
-    rate, bound = float(fit.optimizer.learning_rate), fit.optimizer.stable_rate(_largest_curvature(fit))
+    rate, bound = fit.solution.learning_rate, fit.solution.divergence_rate
     if math.isinf(bound):
         return f"  {how}; step length from an exact line search at every epoch (the last {rate:.6g})"
     return f"  {how}; learning rate {rate:.6g} (divergence above {bound:.6g}){beta}"
@@ -83,7 +78,7 @@ def _zero_note(fit):
     """Coefficients zero to rounding, which the digits do not count: their
     relative error says nothing (an exact 0 computed as 1e-19 is 100% off)."""
     first = 0 if fit.scaled.intercept else 1
-    zero = [label for label, flag in zip(fit.names, fit.bounds.zero[first:]) if flag]
+    zero = [label for label, flag in zip(fit.names, fit.zero_to_rounding[first:]) if flag]
     return f" but {', '.join(zero)}, zero to rounding" if zero else ""
 
 
@@ -249,7 +244,7 @@ def _diagnostic_lines(found, streamed=False):
             f"condition number  {found.condition_number_raw:.4g} (statsmodels' Cond. No., raw columns); "
             f"{found.condition_number_standardized:.4g} (standardized columns)"
         )
-    note = found.condition_note()
+    note = found.condition_note
     return lines + ([f"note: {note}"] if note else [])
 
 
