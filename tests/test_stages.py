@@ -45,3 +45,12 @@ def test_reading_the_rows_never_calls_the_plan_back(walk):
 
 def test_the_result_calls_nothing_of_the_infer_stage(walk):
     assert "infer" not in _after(walk, "result")
+
+
+def test_the_stages_come_first_in_the_order_of_the_pipeline(walk):
+    stages = [stage for _, stage in walk if stage is not None]
+    assert list(dict.fromkeys(stages)) == ["plan", "read", "scale", "precondition", "train", "infer", "result"]
+
+
+def test_training_and_inference_never_call_the_read_or_plan_stages(walk):
+    assert not {"plan", "read"} & set(_after(walk, "train"))
