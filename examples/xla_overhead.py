@@ -9,23 +9,23 @@ linreg xla there (linreg.bench.epoch), in one process:
   linreg xla, seed xla     the two systems of the benchmark
   seed xla, matvec         seed xla with W of shape [d] and tf.linalg.matvec,
                            as the project's model writes it (the matrix form)
-  driver, no final measure linreg xla without the extra forward and backward
-                           pass that measures the state training ended in
   driver, one chunk        linreg xla with all epochs in one compiled chunk
   run_chunk alone          the compiled chunk, called once, no driver at all
                            (and no reset of the loop state)
   its copy, nothing out    the same with a copy of run_chunk that can leave
                            parts out (the rows below), leaving out none
   - history, W b | - history | - gradient norm | - stopping rules | - stall rule
-  | - state variables | - rate variable
+  | - state variables | - rate variable | - packed state
                            the copy with one part left out: W and b in the
                            history, the whole history, the gradient's norm
                            (the loss stands in for it), the stopping rules
                            (judge), only judge's stall rule, the loop state
                            read from and written back to its variables
                            (constants instead), the learning rate read from
-                           its variable (a Python number instead)
-  - all seven              the copy with all seven left out
+                           its variable (a Python number instead), the state
+                           carried as two vectors (LoopState.pack; eight
+                           scalars instead)
+  - all eight              the copy with all eight left out
   W [d, 1], x @ W          the copy, nothing out, on a model with W of shape
                            [d, 1] and x @ W, as seed xla writes it
   rules every 16, if | loop
@@ -60,7 +60,7 @@ from linreg.engine import driver
 # threads) is what other work on a shared machine disturbs least.
 CLOCKS = {"wall": time.perf_counter, "CPU": time.process_time}
 EVERYTHING = {"W_b_history": True, "history": True, "norm": True, "judge": True, "stall": True, "state": True,
-              "rate_variable": True}  # fmt: skip
+              "rate_variable": True, "packed": True}  # fmt: skip
 # The loop runs until its chunk ends: no run reaches this epoch, so the loop
 # state need not be reset between timed calls.
 NO_END = tf.constant(2**62, tf.int64)
@@ -86,19 +86,21 @@ def fresh_state(dtype):
     return {**counters, **{name: tf.constant(float("inf"), dtype) for name in training.LoopState.NUMBERS}}
 
 
-def chunk_loop(W_b_history, history, norm, judge, stall, state, rate_variable, judge_every=1, inner=False):
+def chunk_loop(W_b_history, history, norm, judge, stall, state, rate_variable, packed, judge_every=1, inner=False):
     """core/training.py's run_chunk, with the parts named False left out. With
     judge_every > 1 the stopping rules follow every judge_every-th epoch
     only, picked by a conditional, or (inner) after a loop of the epochs
     in between, inside the chunk's loop."""
 
     def run_chunk(model, optimizer, loop_state, x, y, tol, max_epochs, chunk, patience):
-        shapes = ([], [], model.W.shape, []) if W_b_history else ([], [])
-        records = [tf.TensorArray(model.W.dtype, size=chunk, element_shape=s) for s in shapes] if history else []
-        carried = loop_state.read() if state else fresh_state(model.W.dtype)
+        width = model.W.shape.num_elements() + 3 if W_b_history else 2  # W [d] or, in ColumnModel, [d, 1]
+        records = [tf.TensorArray(model.W.dtype, size=chunk, element_shape=[width])] if history else []
+        encode, decode = (loop_state.pack, loop_state.unpack) if packed else (dict, dict)
+        carried = encode(loop_state.read() if state else fresh_state(model.W.dtype))
         rules = training.judge if stall else judge_without_stall
 
         def epoch(i, records, carried, judged):
+            carried = decode(carried)
             W, b = model.W.read_value(), model.b.read_value()
             loss, gradients = loss_and_gradients(model, x, y)
             if rate_variable:
@@ -107,15 +109,19 @@ def chunk_loop(W_b_history, history, norm, judge, stall, state, rate_variable, j
                 for variable, gradient in zip(model.trainable_variables, gradients):
                     variable.assign_sub(LEARNING_RATE * gradient)
             gradient_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients])) if norm else loss
-            records = [r.write(i, v) for r, v in zip(records, (loss, gradient_norm, W, b))]
+            row = [[loss, gradient_norm], tf.reshape(W, [-1]), [b]] if W_b_history else [[loss, gradient_norm]]
+            records = [r.write(i, tf.concat(row, axis=0)) for r in records]
             if judged:  # a Python bool, or a tensor: then a conditional
                 carried = rules(carried, loss, gradient_norm, tol, patience)
             else:
                 carried = {**carried, "epoch": carried["epoch"] + 1, "previous_loss": loss}
-            return i + 1, records, carried
+            return i + 1, records, encode(carried)
+
+        def running(carried):
+            return (carried["epoch"] < max_epochs) & (carried["status"] == training.RUNNING)
 
         i = tf.constant(0)
-        while (i < chunk) & (carried["epoch"] < max_epochs) & (carried["status"] == training.RUNNING):
+        while (i < chunk) & running(decode(carried)):
             if inner:
                 j = tf.constant(1)
                 while (j < judge_every) & (i < chunk - 1):
@@ -125,6 +131,7 @@ def chunk_loop(W_b_history, history, norm, judge, stall, state, rate_variable, j
             else:
                 judged = judge and (judge_every == 1 or i % judge_every == judge_every - 1)
                 i, records, carried = epoch(i, records, carried, judged)
+        carried = decode(carried)
         if state:
             loop_state.write(carried)
         return [r.stack() for r in records], carried["previous_loss"]
@@ -150,9 +157,9 @@ def setup(x, y, model_class=LinearModel):
 
 
 def run_chunk_alone(x, y):
-    """core/training.py's run_chunk, compiled, one call for all the epochs of a timed call."""
+    """core/training.py's run_chunk as the driver compiles it, one call for all the epochs of a timed call."""
     model, optimizer, state, x, y = setup(x, y)
-    compiled, tol = tf.function(training.run_chunk, jit_compile=True), tf.constant(0.0)
+    compiled, tol = driver._DRIVERS["xla"], tf.constant(0.0)
 
     def run(epochs):
         compiled(model, optimizer, state, x, y, tol, NO_END, epochs, PATIENCE)
@@ -178,29 +185,25 @@ def chunk_alone(model_class=LinearModel, judge_every=1, inner=False, **left_out)
     return make
 
 
-def driver_without(measure=True, chunks=True):
-    """driver.loop as driver.train runs it, without the final measure or the chunks."""
+def driver_in_one_chunk(x, y):
+    """driver.loop as driver.train runs it, with all the epochs in one chunk."""
+    model, optimizer, _, x, y = setup(x, y)
+    compiled, tol = driver._DRIVERS["xla"], tf.constant(0.0)
 
-    def make(x, y):
-        model, optimizer, _, x, y = setup(x, y)
-        compiled, tol = tf.function(training.run_chunk, jit_compile=True), tf.constant(0.0)
-        final = driver._MEASURES["xla"] if measure else lambda model, x, y: (tf.zeros([]), tf.zeros([]))
+    def run(epochs):
+        end, final = tf.constant(epochs, tf.int64), []
 
-        def run(epochs):
-            chunk = driver.chunk_epochs("xla", *x.shape) if chunks else epochs
-            end = tf.constant(epochs, tf.int64)
+        def step(state, patience):
+            arrays, count, ended = compiled(model, optimizer, state, x, y, tol, end, epochs, patience)
+            final.append(ended)
+            return arrays, count
 
-            def step(state, patience):
-                return compiled(model, optimizer, state, x, y, tol, end, chunk, patience)
+        # The driver's own loop state for this model, reset as driver.train has it.
+        result = driver.loop(model, optimizer, step, lambda: final[-1], None, epochs, "xla",
+                             patience=training.NO_STALL)  # fmt: skip
+        return result.loss
 
-            # The driver's own loop state for this model, reset as driver.train has it.
-            result = driver.loop(model, optimizer, step, lambda: final(model, x, y), None, epochs, "xla",
-                                 patience=training.NO_STALL)  # fmt: skip
-            return result.loss
-
-        return run
-
-    return make
+    return run
 
 
 def seed_xla_matvec(x, y):
@@ -226,8 +229,7 @@ VARIANTS = {
     "linreg xla": SYSTEMS["linreg xla"][0],
     "seed xla": SYSTEMS["seed xla"][0],
     "seed xla, matvec": seed_xla_matvec,
-    "driver, no final measure": driver_without(measure=False),
-    "driver, one chunk": driver_without(chunks=False),
+    "driver, one chunk": driver_in_one_chunk,
     "run_chunk alone": run_chunk_alone,
     "its copy, nothing out": chunk_alone(),
     "- history, W b": chunk_alone(W_b_history=False),
@@ -237,7 +239,8 @@ VARIANTS = {
     "- stall rule": chunk_alone(stall=False),
     "- state variables": chunk_alone(state=False),
     "- rate variable": chunk_alone(rate_variable=False),
-    "- all seven": chunk_alone(**dict.fromkeys(EVERYTHING, False)),
+    "- packed state": chunk_alone(packed=False),
+    "- all eight": chunk_alone(**dict.fromkeys(EVERYTHING, False)),
     "W [d, 1], x @ W": chunk_alone(ColumnModel),
     "rules every 16, if": chunk_alone(judge_every=16),
     "rules every 16, loop": chunk_alone(judge_every=16, inner=True),

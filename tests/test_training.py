@@ -13,7 +13,7 @@ from linreg.analysis.ols import least_squares
 from linreg.core.model import LinearModel
 from linreg.core.optimizers import GradientDescent, Momentum, Nesterov
 from linreg.core.step import loss_and_gradients, train_step
-from linreg.core.training import train_plainly
+from linreg.core.training import STALLED, LoopState, train_plainly
 from linreg.data.synthetic import synthetic
 from linreg.errors import DivergenceError
 
@@ -189,6 +189,51 @@ def test_the_plain_loop_and_the_chunked_loop_take_the_same_steps():
     np.testing.assert_array_equal(result.history.b[:-1], np.array(b))
     np.testing.assert_array_equal(plain.W.numpy(), chunked.W.numpy())
     np.testing.assert_array_equal(plain.b.numpy(), chunked.b.numpy())
+
+
+def test_the_compiled_loop_records_every_epoch_of_a_wide_model():
+    """Under XLA the history travels as one row per epoch: each column must land where it belongs."""
+    rng = np.random.default_rng(18)
+    x, y = rng.normal(size=(150, 3)), rng.normal(size=150)
+    result = train(LinearModel(3, W=[1.0, -2.0, 0.5], b=0.25, dtype=tf.float64), tf.constant(x), tf.constant(y),
+                   0.05, 12, compile="xla")
+    h = result.history
+    assert result.compile == "xla" and result.epochs == 12 and h.W.shape == (13, 3)
+    assert list(h.W[0]) == [1.0, -2.0, 0.5] and h.b[0] == 0.25
+    # every row from numpy's own gradient at the row before it
+    residual = y[None, :] - (h.W @ x.T + h.b[:, None])
+    grad_W, grad_b = -2 * residual @ x / len(y), -2 * residual.mean(axis=1)
+    np.testing.assert_allclose(h.loss, (residual**2).mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(h.gradient_norm, np.sqrt((grad_W**2).sum(axis=1) + grad_b**2), rtol=1e-12)
+    np.testing.assert_allclose(h.W[1:], h.W[:-1] - 0.05 * grad_W[:-1], rtol=1e-12)
+    np.testing.assert_allclose(h.b[1:], h.b[:-1] - 0.05 * grad_b[:-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["none", "xla"])
+def test_a_run_with_no_epoch_to_run_records_where_it_stands(mode):
+    """No chunk runs, so none measures the final state: the driver does."""
+    x, y = synthetic(50, seed=19)
+    result = train(LinearModel(1, W=2.0, b=0.5), x, y, 0.1, 0, compile=mode)
+    x, y = x.numpy()[:, 0].astype(np.float64), y.numpy().astype(np.float64)
+    residual = y - (2.0 * x + 0.5)
+    assert result.epochs == 0 and len(result.history) == 1
+    assert result.loss == pytest.approx(np.mean(residual**2), rel=1e-5)
+    assert result.history.gradient_norm[0] == pytest.approx(np.hypot(2 * np.mean(x * residual), 2 * residual.mean()),
+                                                            rel=1e-4)
+
+
+def test_the_packed_loop_state_unpacks_to_every_value_in_its_type():
+    state = LoopState(tf.float64)
+    values = {"epoch": 2**40 + 3, "status": STALLED, "growth": 5, "stall": 7, "previous_loss": 1.5,
+              "first_loss": 2.5, "first_gradient_norm": np.inf, "best_gradient_norm": 4.5}
+    state.write({name: tf.constant(value, getattr(state, name).dtype) for name, value in values.items()})
+    unpacked = state.unpack(state.pack(state.read()))
+    assert sorted(unpacked) == sorted(values)
+    for name, value in values.items():
+        assert unpacked[name].dtype == getattr(state, name).dtype and unpacked[name].numpy() == value, name
+    state.reset()
+    assert all(int(getattr(state, name)) == 0 for name in LoopState.COUNTERS)
+    assert all(np.isinf(getattr(state, name).numpy()) for name in LoopState.NUMBERS)
 
 
 @pytest.mark.parametrize("rule", ["gd", "momentum", "cg"])

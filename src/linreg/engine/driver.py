@@ -14,30 +14,31 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from linreg.core.step import loss_and_gradients
-from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, run_chunk
+from linreg.core.training import CONVERGED, DIVERGED, RUNNING, STALLED, LoopState, measure, run_chunk
 from linreg.engine import signals
 from linreg.errors import DivergenceError, LinregError
 from linreg.plan import COMPILE_CHOICES  # the registry: "auto" and the modes below
 
 COMPILE_MODES = COMPILE_CHOICES[1:]
 
+
+def _run_packed_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk, patience):
+    """run_chunk with the loop state carried as two vectors, which XLA runs
+    fastest; in the other modes packing would cost operations (LoopState.pack)."""
+    return run_chunk(model, optimizer, state, x, y, tol, max_epochs, chunk, patience, packed=True)
+
+
 _DRIVERS = {
     "none": run_chunk,
     "function": tf.function(run_chunk),
-    "xla": tf.function(run_chunk, jit_compile=True),
+    "xla": tf.function(_run_packed_chunk, jit_compile=True),
 }
 
 
-def _measure(model, x, y):
-    """The loss and gradient norm where training ended (no step)."""
-    loss, gradients = loss_and_gradients(model, x, y)
-    return loss, tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in gradients]))
-
-
-# Measured the same way as the epochs ran: on large data an eager measurement
-# would cost several compiled epochs.
-_MEASURES = {"none": _measure, "function": tf.function(_measure), "xla": tf.function(_measure, jit_compile=True)}
+# Where a run stands when no chunk ran to measure it (resumed with nothing
+# left to do), measured the same way as the epochs ran: on large data an
+# eager measurement would cost several compiled epochs.
+_MEASURES = {"none": measure, "function": tf.function(measure), "xla": tf.function(measure, jit_compile=True)}
 
 # A compiled chunk is traced for the Python objects it is given (model,
 # optimizer, loop state): a new one means a new trace and, for XLA, a new
@@ -65,15 +66,19 @@ EAGER_SECONDS_PER_EPOCH = 2e-3
 EAGER_SECONDS_PER_EXAMPLE = 4e-9
 FUNCTION_MIN_ELEMENTS = 2**22
 
-# Chunks: long enough that the return to Python between them costs under 1%
-# of the compiled epochs (a few hundred microseconds against at least 0.1 s),
+# Chunks: long enough that the return to Python between them costs about 1%
+# of the compiled epochs (under a millisecond against 0.05-0.1 s),
 # short enough that progress refreshes a few times a second and a signal is
 # answered promptly. Rounded to a power of two so that a data shape gets one
 # chunk length, hence one compiled program. History per chunk stays below
 # HISTORY_BYTES so that a chunk never weighs on memory.
 CHUNK_SECONDS = 0.1
-# Fixed cost of a compiled epoch (measured at N = 1,000: the graph executor
-# dispatches each operation, XLA runs one native loop) and cost per element.
+# Cost of a compiled epoch on small data (measured at N = 1,000: the graph
+# executor dispatches each operation, XLA runs one native loop) and per
+# element on large data, where the passes over memory take the time. An epoch
+# costs about the larger of the two, not their sum: small data sit in cache,
+# where an element costs a fraction of a nanosecond (the sum made XLA's chunks
+# at N = 1,000 last 20 ms, with the return to Python 3-5% of them).
 SECONDS_PER_EPOCH = {"function": 3e-5, "xla": 1.5e-6}
 COMPILED_SECONDS_PER_ELEMENT = 1e-9
 MAX_CHUNK, HISTORY_BYTES = 2**16, 2**24
@@ -98,7 +103,7 @@ def chunk_epochs(mode, n_examples, n_features):
     if mode == "none":
         per_epoch = EAGER_SECONDS_PER_EPOCH + EAGER_SECONDS_PER_EXAMPLE * n_examples
     else:
-        per_epoch = SECONDS_PER_EPOCH[mode] + COMPILED_SECONDS_PER_ELEMENT * n_examples * (n_features + 1)
+        per_epoch = max(SECONDS_PER_EPOCH[mode], COMPILED_SECONDS_PER_ELEMENT * n_examples * (n_features + 1))
     by_memory = HISTORY_BYTES // (8 * (n_features + 3))
     epochs = max(1, min(CHUNK_SECONDS / per_epoch, by_memory, MAX_CHUNK))
     return 2 ** int(math.log2(epochs))
@@ -199,17 +204,22 @@ def train(model, optimizer, x, y, epochs, tol=0.0, compile="auto", listeners=(),
     step = _DRIVERS[mode]
 
     end = tf.constant(epochs, tf.int64)
+    final = None  # where the run ended, as the chunk that ended it measured it
 
     def run(state, patience):
-        return step(model, optimizer, state, x, y, tol_, end, chunk, patience)
+        nonlocal final
+        arrays, count, final = step(model, optimizer, state, x, y, tol_, end, chunk, patience)
+        return arrays, count
+
+    def measured():
+        return final if final is not None else _MEASURES[mode](model, x, y)
 
     def diverged(epoch):
         from linreg.analysis.curvature import largest_eigenvalue
 
         return divergence_error(optimizer, epoch, largest_eigenvalue(x, y))
 
-    return loop(model, optimizer, run, lambda: _MEASURES[mode](model, x, y), diverged, epochs, mode, listeners,
-                checkpoints, patience)
+    return loop(model, optimizer, run, measured, diverged, epochs, mode, listeners, checkpoints, patience)
 
 
 def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), checkpoints=None,
@@ -243,8 +253,8 @@ def loop(model, optimizer, run, measure, diverged, epochs, mode, listeners=(), c
     loss, norm = measure()
     final = History(np.asarray(loss)[None], np.asarray(norm)[None], model.W.numpy()[None], model.b.numpy()[None])
     empty = History(*(np.zeros((0, *shape), dtype.as_numpy_dtype) for shape in ((), (), (d,), ())))
-    history = History.join([empty, *parts])
-    result_history = History.join([history, final])
+    result_history = History.join([empty, *parts, final])  # one copy of the whole history
+    history = result_history[:-1]  # the steps alone, for the checkpoint
     status, epochs_run = int(state.status), int(state.epoch)
     if checkpoints is not None:
         checkpoints.save(history)
