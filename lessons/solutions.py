@@ -235,7 +235,7 @@ def verify_3_3(answer):
     model = LinearModel(2, dtype=tf.float64)
     optimizer = Nesterov(model, **Nesterov.tuned(2.0, 2e-4))
     epochs, loop = 5000, tf.function(run_chunk)
-    (_, _, W, b), done = loop(model, optimizer, LoopState(tf.float64), tf.constant(x), tf.constant(y), 0.0, epochs, epochs)
+    (_, _, W, b), done, _ = loop(model, optimizer, LoopState(tf.float64), tf.constant(x), tf.constant(y), 0.0, epochs, epochs)
     theta = np.column_stack([W.numpy(), b.numpy()])[: int(done)]
     error = np.linalg.norm(theta - [1.0, 1.0, 1.0], axis=1) / math.sqrt(3)
     return _off(answer, int(np.argmax(error < 1e-6)), 0.3)
