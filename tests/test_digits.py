@@ -192,3 +192,22 @@ def test_the_streamed_statistics_promise_no_more_than_they_deliver(tmp_path):
         if fit.estimated_digits > max(delivered, 0.0) + 0.5 or (fit.estimated_digits < 1 and fit.converged):
             broken.append(f"{design.name}: promised {fit.estimated_digits:.2f}, delivered {delivered:.2f}")
     assert not broken
+
+
+@pytest.mark.parametrize("gap", [1e-1, 1e-4, 1e-8, 0.0], ids=["kappa 1e1", "kappa 1e4", "kappa 1e8", "collinear"])
+def test_orthogonalize_makes_orthonormal_columns_that_reproduce_the_data(gap):
+    """Whichever factorization runs (CholeskyQR2 while κ allows, Householder
+    past it or when a column is in the others' span), q/√N has orthonormal
+    columns, (q/√N)·R is the data, and R's singular values are the data's."""
+    from linreg.precondition import orthogonalize
+
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((5000, 3))
+    x = np.column_stack([z[:, 0], z[:, 0] + gap * z[:, 1], z[:, 2]])
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    ortho = orthogonalize(x)
+    Q = ortho.q / math.sqrt(len(x))
+    np.testing.assert_allclose(Q.T @ Q, np.eye(3), atol=1e-13)
+    np.testing.assert_allclose(Q @ ortho.R, x, atol=1e-13 * np.abs(x).max())
+    reference = np.linalg.svd(x, compute_uv=False)
+    np.testing.assert_allclose(ortho.singular_values, reference, rtol=1e-12, atol=1e-13 * reference[0])
