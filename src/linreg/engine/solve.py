@@ -10,6 +10,7 @@ QR-based least squares, in a handful of epochs (docs/accuracy.md has the
 measurements behind the choice).
 """
 import math
+import os
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -271,28 +272,51 @@ class Extended:
         # one pass over the rows in extended precision fewer, the slowest kind.
         self.spread = np.ones(scaled.x.shape[1], EXTENDED) if x is None else np.asarray(scaled.x_scale, EXTENDED)
 
-    def blocks(self):
-        """(rows, the standardized columns times their spreads, y standardized)."""
-        s = self.scaled
-        n, d = s.x.shape
+    def slices(self):
+        """The blocks of rows: about BLOCK_NUMBERS numbers each."""
+        n, d = self.scaled.x.shape
         step = max(1, BLOCK_NUMBERS // d)
-        for start in range(0, n, step):
-            rows = slice(start, start + step)
-            if self.x is None:
-                yield rows, s.x[rows].astype(EXTENDED), s.y[rows].astype(EXTENDED)
-                continue
-            x = self.x[rows].astype(EXTENDED) - s.x_mean
-            y = (self.y[rows].astype(EXTENDED) - s.y_mean) / s.y_scale
-            if self.weights is not None:
-                root = np.sqrt(self.weights[rows].astype(EXTENDED) / s.weight_mean)
-                x, y = x * root[:, None], y * root
-            yield rows, x, y
+        return [slice(start, start + step) for start in range(0, n, step)]
+
+    def block(self, rows):
+        """The `rows` (a slice): the standardized columns times their spreads, and y standardized."""
+        s = self.scaled
+        if self.x is None:
+            return s.x[rows].astype(EXTENDED), s.y[rows].astype(EXTENDED)
+        x = self.x[rows].astype(EXTENDED) - s.x_mean
+        y = (self.y[rows].astype(EXTENDED) - s.y_mean) / s.y_scale
+        if self.weights is not None:
+            root = np.sqrt(self.weights[rows].astype(EXTENDED) / s.weight_mean)
+            x, y = x * root[:, None], y * root
+        return x, y
 
     def unexplained(self, W, b, r_hat):
         """f = y − r̂ − (x·W + b), and xᵀr̂ (as float64)."""
-        f, gradient = np.empty(len(r_hat), EXTENDED), np.zeros(len(W), EXTENDED)
+        f = np.empty(len(r_hat), EXTENDED)
         W = W / self.spread
-        for rows, x, y in self.blocks():  # (einsum: numpy's matmul has no fast loop for long doubles)
+
+        def part(rows):  # (einsum: numpy's matmul has no fast loop for long doubles)
+            x, y = self.block(rows)
             f[rows] = y - r_hat[rows] - (np.einsum("ij,j->i", x, W) + b)
-            gradient += np.einsum("i,ij->j", r_hat[rows], x)
+            return np.einsum("i,ij->j", r_hat[rows], x)
+
+        # The blocks' parts of xᵀr̂ are added in the blocks' order, so the sum
+        # has the same bits however many threads made them.
+        gradient = np.zeros(len(W), EXTENDED)
+        for piece in _on_every_core(part, self.slices()):
+            gradient += piece
         return f, (gradient / self.spread).astype(np.float64)
+
+
+def _on_every_core(function, items):
+    """function(item) for each item, in order, on as many threads as this
+    process has cores. Long doubles have no vector instructions, so these
+    loops are bound by the arithmetic, and numpy lets go of the interpreter
+    lock while it runs them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2 or len(items) < 2:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(cores, len(items))) as pool:
+        return list(pool.map(function, items))
