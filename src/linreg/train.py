@@ -67,7 +67,6 @@ def float32_warning(method, condition_number):
     )
 
 
-
 @dataclass
 class Settings:
     dtype: str
