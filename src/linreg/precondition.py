@@ -44,10 +44,6 @@ class Preconditioned:
     curvature: Curvature  # the Hessian's extreme eigenvalues, in the space the optimizers train
     condition_number: float  # κ of the standardized columns (the Hessian's is its square); NaN: unknown
 
-    def to_standardized(self, method):
-        """Maps the trained weights to the standardized space: through R⁻¹ after orthogonal training."""
-        return self.ortho.weights if method == "orthogonal" else _unchanged
-
 
 def precondition(scaled, stream=None, table=None):
     """The Preconditioned problem. stream: a function returning λ_max by
@@ -67,10 +63,6 @@ def precondition(scaled, stream=None, table=None):
     b2 = [2.0] if scaled.train_intercept else []
     curvature = Curvature(max([s2[0], *b2]), min([s2[-1], *b2]), "from the singular values of the standardized data")
     return Preconditioned(ortho, curvature, ortho.condition_number)
-
-
-def _unchanged(W):
-    return W
 
 
 def _check_independent(R, x_standardized, table):
@@ -141,11 +133,6 @@ class Orthogonalized:
         s = self.singular_values
         return float(s[0] / s[-1]) if s[-1] > 0 else math.inf
 
-    def weights(self, phi):
-        """The standardized-space W for the orthogonal-space φ: one triangular solve."""
-        from scipy.linalg import solve_triangular
-
-        return math.sqrt(len(self.q)) * solve_triangular(self.R, np.asarray(phi, np.float64))
 
 
 # CholeskyQR2 (below) makes Q as orthonormal as Householder's QR does while
@@ -182,7 +169,8 @@ def orthogonalize(x_standardized):
         Q, R = _right_solve(blas, Q, R2, overwrite=True), R2 @ R1
     else:
         Q, R = np.linalg.qr(x)  # Householder reflections (LAPACK): backward stable
-    return Orthogonalized(math.sqrt(len(x)) * Q, R, np.linalg.svd(R, compute_uv=False))
+    Q *= math.sqrt(len(x))  # in place: Q is this function's own
+    return Orthogonalized(Q, R, np.linalg.svd(R, compute_uv=False))
 
 
 def _right_solve(blas, x, R, overwrite=False):

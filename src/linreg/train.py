@@ -137,10 +137,12 @@ def _listeners(table, scaled, pre, plan, settings):
     if settings.logdir is not None:
         from linreg.io.tensorboard import TensorBoard
 
-        to_standardized = pre.to_standardized(plan.method)
+        from linreg.engine.solve import weights_of
 
         def original_units(W, b):
-            return np.array([original(scaled, to_standardized(W_k), b_k) for W_k, b_k in zip(W, b)])
+            if plan.method == "orthogonal":  # W is φ, which R⁻¹ maps to the standardized space
+                W = [weights_of(pre.ortho, W_k) for W_k in W]
+            return np.array([original(scaled, W_k, b_k) for W_k, b_k in zip(W, b)])
 
         listeners.append(TensorBoard(settings.logdir, ["intercept", *table.features], original_units))
     return listeners

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from linreg.data.cells import MISSING, bad_weight, described, everything_dropped, is_number, missing_error, missing_texts, number
 from linreg.errors import LinregError
 from linreg.plan import MAX_LEVELS
+from linreg.rowwise import column_extremes, stacked
 
 # The name the intercept goes by in every mapping of coefficients.
 INTERCEPT = "intercept"
@@ -195,7 +196,7 @@ def find_categories(texts, requested, source, unit, positions, max_levels):
     return categories, notes
 
 
-def encode(columns, features, categories, where):
+def encode(columns, features, categories, where, n):
     """The design matrix [N, d'] and its feature names from `columns` (name ->
     numbers, or texts for a categorical column): a categorical column becomes
     one 0/1 column "name[level]" per level but the first (the baseline).
@@ -226,12 +227,12 @@ def encode(columns, features, categories, where):
                 ) from None
             rows = np.flatnonzero(codes)
             block[rows, codes[rows] - 1] = 1.0
-            blocks.append(block)
+            blocks += list(block.T)
             names += [f"{name}[{level}]" for level in levels[1:]]
         else:
             blocks.append(np.asarray(columns[name], dtype=np.float64))
             names.append(name)
-    return np.column_stack(blocks), names
+    return stacked(blocks, n), names
 
 
 def coded(source, unit, positions, columns, features, categories):
@@ -239,7 +240,7 @@ def coded(source, unit, positions, columns, features, categories):
     the categorical ones coded with `categories`, and every other column of
     `columns` as checked float64 numbers."""
     checked = _numbers(source, unit, positions, {name: values for name, values in columns.items() if name not in categories})
-    x, names = encode({**columns, **checked}, features, categories, where=lambda k: f"{source}: {unit} {positions[k]}")
+    x, names = encode({**columns, **checked}, features, categories, lambda k: f"{source}: {unit} {positions[k]}", len(positions))
     return x, names, checked
 
 
@@ -259,8 +260,9 @@ def check_fittable(table, intercept=True, penalized=False):
 
         raise LinregError(f"{path} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
                           f"it needs at least {d + intercept + 1} rows to fit them and estimate their errors")
+    low, high = column_extremes(table.x) if intercept else ((), ())
     for j, name in enumerate(table.features if intercept else []):
-        if np.all(table.x[:, j] == table.x[0, j]):
+        if low[j] == high[j]:
             raise LinregError(
                 f"{path}: feature column {name!r} is constant ({table.x[0, j]:g} on every row); "
                 "the intercept already plays that role, so leave it out with --features"

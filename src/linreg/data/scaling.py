@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from linreg.rowwise import column_extremes, weighted_sums
+
 
 def to_standardized(values, mean, scale):
     """Values in the standardized coordinates. Plain arithmetic, so numpy
@@ -152,13 +154,13 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
     # Means and standard deviations computed on columns divided by their
     # largest magnitude first: squares of 1e-300 would underflow to 0 and
     # sums of 1e307 overflow to infinity, while the divided numbers are near 1.
-    # (Temporaries are made in place where they can be: three copies of the
-    # rows, not eight.)
+    # (The divided numbers are made a block of rows at a time, and the
+    # centred rows are standardized in place: one new copy of the rows.)
     n = len(values)
     u = np.ones(n) if weights is None else weights  # mean 1
     with np.errstate(all="ignore"):
         peak = _nonzero(_largest_magnitudes(values))
-        mean = (u @ (values / peak)) / n * peak if centre else np.zeros(values.shape[1])
+        mean = weighted_sums(u, values, peak) / n * peak if centre else np.zeros(values.shape[1])
         centred = values - mean
         if centre:
             # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
@@ -168,10 +170,7 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
             centred -= shift
             mean = mean + shift
         spread = _largest_magnitudes(centred)  # infinite where centring overflowed
-        squares = centred / _nonzero(spread)
-        squares *= squares
-        scale = np.sqrt((u @ squares) / n) * _nonzero(spread)
-        del squares
+        scale = np.sqrt(weighted_sums(u, centred, _nonzero(spread), square=True) / n) * _nonzero(spread)
         centred /= scale  # now the standardized columns
     for j in range(values.shape[1]):
         if not (np.isfinite(spread[j]) and np.isfinite(scale[j])):
@@ -186,13 +185,7 @@ def _nonzero(magnitudes):
     return np.where(magnitudes > 0, magnitudes, 1.0)
 
 
-def _largest_magnitudes(values, rows=256):
-    """max |value| of each column. A reduction down the columns of a
-    row-major array runs its inner loop along a row (d numbers); folding
-    `rows` rows into one makes that loop rows·d long, several times faster."""
-    n, d = values.shape
-    whole = n - n % rows
-    blocks = values[:whole].reshape(whole // rows, rows * d)
-    largest = np.maximum(blocks.max(axis=0, initial=0.0), -blocks.min(axis=0, initial=0.0)).reshape(rows, d).max(axis=0)
-    rest = values[whole:]
-    return np.maximum(largest, np.max(np.abs(rest), axis=0, initial=0.0))
+def _largest_magnitudes(values):
+    """max |value| of each column (0 for no rows)."""
+    low, high = column_extremes(values)
+    return np.maximum(np.maximum(high, -low), 0.0)

@@ -155,8 +155,8 @@ def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, 
     first = driver.train(model, rule, q, scaled.y, epochs, tol=tol, compile=compile, listeners=listeners,
                          checkpoints=checkpoints, patience=ORTHOGONAL_PATIENCE)
     # The history's W from the orthogonalized coordinates φ to the standardized ones.
-    history = replace(first.history, W=ortho.weights(first.history.W.astype(np.float64).T).T)
-    W, b = ortho.weights(model.W.numpy()), float(model.b.numpy())
+    history = replace(first.history, W=weights_of(ortho, first.history.W.astype(np.float64).T).T)
+    W, b = weights_of(ortho, model.W.numpy()), float(model.b.numpy())
     result, rounds, correction = replace(first, history=history, converged=False), 0, (0.0, 0.0)
     if first.converged:
         W, b, rows, correction, refined = refine(model, scaled, ortho, Extended(scaled, *(data or ())), W, b,
@@ -166,6 +166,14 @@ def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, 
         result = replace(first, history=steps, epochs=first.epochs + rounds, converged=refined)
     return Solution(W, b, result, rule, "orthogonal", 1 + rounds, first_converged=first.converged,
                     refined=result.converged, correction=correction)
+
+
+def weights_of(ortho, phi):
+    """The standardized-space W for the orthogonal-space φ (precondition.
+    Orthogonalized): W = √N·R⁻¹·φ, one triangular solve. φ [d] or [d, k]."""
+    from scipy.linalg import solve_triangular
+
+    return math.sqrt(len(ortho.q)) * solve_triangular(ortho.R, np.asarray(phi, np.float64))
 
 
 def refine(model, scaled, ortho, data, W, b, max_rounds=MAX_REFINEMENTS, q=None):
@@ -220,7 +228,7 @@ def refine(model, scaled, ortho, data, W, b, max_rounds=MAX_REFINEMENTS, q=None)
         update(model, landing, gradients)
         phi = model.W.numpy().astype(np.float64) + solve_triangular(ortho.R, gradient, trans="T") / math.sqrt(n)
         beta = float(model.b.numpy()) + (float(np.mean(r_hat)) if scaled.train_intercept else 0.0)
-        fitted, last = ortho.q @ phi + beta, (ortho.weights(phi), beta)
+        fitted, last = ortho.q @ phi + beta, (weights_of(ortho, phi), beta)
         change = f - fitted
         # The round's size twice: in the fitted values (with r̂'s change) and in
         # the weights, where directions the data hardly see converge slower.

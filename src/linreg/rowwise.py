@@ -1,0 +1,59 @@
+"""Column work on row-major matrices without a pass over memory per column
+(used by the read and scale stages).
+
+A fit keeps its design matrix row-major (a row is d numbers side by side):
+the matrix products of the later stages want it so. But the reader hands
+over columns, and checks run column by column. Done naively, writing or
+reading one column of a row-major [N, d] matrix touches a cache line (64
+bytes, eight numbers of eight different columns) per row, so d columns
+move the whole matrix through the cache d times. The two helpers here work
+on a block of rows at a time (or fold rows together), so the matrix passes
+through the cache once.
+"""
+import numpy as np
+
+# Rows per block: 4096 rows of 64 float64 columns are 2 MiB, which stays in
+# a core's cache while every column is written into it.
+BLOCK_BYTES = 2**21
+
+
+def stacked(columns, n):
+    """The row-major [n, len(columns)] float64 matrix of 1-D columns of n
+    numbers (what np.column_stack gives), filled a block of rows at a time."""
+    columns = [np.asarray(column, np.float64) for column in columns]
+    out = np.empty((n, len(columns)))
+    rows = max(1, BLOCK_BYTES // (8 * max(1, len(columns))))
+    for start in range(0, n, rows):
+        block = out[start : start + rows]
+        for j, column in enumerate(columns):
+            block[:, j] = column[start : start + rows]
+    return out
+
+
+def column_extremes(values, rows=256):
+    """(min, max) of each column of a row-major [N, d] array. A reduction
+    down the columns runs its inner loop along one row (d numbers); folding
+    `rows` rows into one makes that loop rows·d long, several times faster."""
+    n, d = values.shape
+    whole = n - n % rows
+    blocks = values[:whole].reshape(whole // rows, rows * d)
+    rest = values[whole:]
+    low = np.minimum(blocks.min(axis=0, initial=np.inf).reshape(rows, d).min(axis=0), rest.min(axis=0, initial=np.inf))
+    high = np.maximum(blocks.max(axis=0, initial=-np.inf).reshape(rows, d).max(axis=0), rest.max(axis=0, initial=-np.inf))
+    return low, high
+
+
+def weighted_sums(u, values, divisor, square=False):
+    """Σ_i u_i·(values_ij / divisor_j) -- or of its square -- for each column j
+    of a row-major [N, d] array, the quotients made a block of rows at a
+    time in one reused buffer instead of a whole new copy of the rows."""
+    n, d = values.shape
+    rows = max(1, BLOCK_BYTES // (8 * max(1, d)))
+    total, buffer = np.zeros(d), np.empty((min(rows, n), d))
+    for start in range(0, n, rows):
+        block = buffer[: len(values[start : start + rows])]
+        np.divide(values[start : start + rows], divisor, out=block)
+        if square:
+            block *= block
+        total += u[start : start + rows] @ block
+    return total
