@@ -34,3 +34,23 @@ def test_weighted_sums_match_the_whole_product():
     peak = np.abs(x).max(axis=0)
     np.testing.assert_allclose(weighted_sums(u, x, peak), u @ (x / peak), rtol=1e-13)
     np.testing.assert_allclose(weighted_sums(u, x, peak, square=True), u @ (x / peak) ** 2, rtol=1e-13)
+
+
+def test_an_aligned_factor_is_shared_with_its_tensor_and_any_other_array_is_copied():
+    import tensorflow as tf
+
+    from linreg.engine.solve import _tensor
+    from linreg.rowwise import TENSOR_ALIGNMENT, aligned_empty
+
+    shared = aligned_empty((100_000, 3))
+    assert shared.ctypes.data % TENSOR_ALIGNMENT == 0 and shared.flags.c_contiguous
+    shared[...] = 1.0
+    tensor = _tensor(shared, tf.float64)
+    shared[7, 2] = 5.0  # the fit never changes q; here the change shows the memory is one
+    assert float(tensor[7, 2]) == 5.0 and float(tf.reduce_sum(tensor)) == 300_004.0
+    # Memory TensorFlow's kernels could not use as it is (misaligned) is copied, and slicing it works.
+    unaligned = np.empty(300_001)[1:].reshape(100_000, 3)
+    unaligned[...] = 2.0
+    copied = _tensor(unaligned, tf.float64)
+    unaligned[7, 2] = 5.0
+    assert unaligned.ctypes.data % TENSOR_ALIGNMENT != 0 and copied[7:9, 1:3].numpy().tolist() == [[2.0, 2.0]] * 2

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linreg.errors import LinregError
+from linreg.rowwise import aligned_empty
 
 # How far (relative to its own size) a standardized column may lie from the
 # span of the columns before it and still count as "an exact combination of
@@ -164,7 +165,9 @@ def orthogonalize(x_standardized):
     except LinAlgError:
         reciprocal = 0.0
     if reciprocal * CHOLESKY_QR_LIMIT > 1:
-        Q = _right_solve(blas, x, R1)
+        Q = aligned_empty(x.shape)  # that the train stage's tensor can share (engine/solve._tensor)
+        Q[...] = x
+        Q = _right_solve(blas, Q, R1, overwrite=True)
         R2 = cholesky(Q.T @ Q, lower=False)
         Q, R = _right_solve(blas, Q, R2, overwrite=True), R2 @ R1
     else:

@@ -57,3 +57,17 @@ def weighted_sums(u, values, divisor, square=False):
             block *= block
         total += u[start : start + rows] @ block
     return total
+
+
+# TensorFlow's kernels assume a tensor's memory starts at a multiple of this
+# many bytes (its allocator's alignment); numpy guarantees 16.
+TENSOR_ALIGNMENT = 64
+
+
+def aligned_empty(shape):
+    """An uninitialized row-major float64 array whose memory starts at a
+    multiple of TENSOR_ALIGNMENT bytes, so that a tensor can share it."""
+    size = int(np.prod(shape)) * 8
+    raw = np.empty(size + TENSOR_ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % TENSOR_ALIGNMENT
+    return raw[start : start + size].view(np.float64).reshape(shape)

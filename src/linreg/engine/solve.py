@@ -20,6 +20,7 @@ from linreg.core import optimizers
 from linreg.core.model import LinearModel
 from linreg.core.step import loss_and_gradients, update
 from linreg.engine import driver
+from linreg.rowwise import TENSOR_ALIGNMENT
 
 # Every direction of the orthogonalized bowl has curvature 2: a step of 1/2 lands.
 LANDING_RATE = 0.5
@@ -31,6 +32,8 @@ LANDING_RATE = 0.5
 # returned, so it ends the rounds as one that stopped shrinking does.
 MAX_REFINEMENTS = 30
 BELOW_FLOAT64 = float(np.finfo(np.float64).eps) / 8
+# Arrays this large are shared with their tensor rather than copied (_tensor).
+SHARED_BYTES = 2**20
 # Rows of extended-precision data made at a time: about this many numbers.
 BLOCK_NUMBERS = 2**20
 # Patience of the stall rule (core/training.py): for momentum methods the
@@ -259,10 +262,18 @@ def _rounds_history(rows):
 
 
 def _tensor(values, dtype):
-    """values (any float type, extended precision too) as a tensor of dtype."""
+    """values (any float type, extended precision too) as a tensor of dtype.
+
+    tf.constant copies its array. The factor q (N x d, the largest array of
+    a fit) is made for training and never changed, so where its memory is
+    aligned as TensorFlow's kernels require (precondition.orthogonalize
+    makes it so) the tensor shares it instead, through DLPack."""
     import tensorflow as tf
 
-    return tf.constant(np.asarray(values, dtype.as_numpy_dtype))
+    values = np.asarray(values, dtype.as_numpy_dtype)
+    if values.nbytes >= SHARED_BYTES and values.flags.c_contiguous and values.ctypes.data % TENSOR_ALIGNMENT == 0:
+        return tf.experimental.dlpack.from_dlpack(values.__dlpack__())
+    return tf.constant(values)
 
 
 class Extended:
