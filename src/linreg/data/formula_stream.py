@@ -38,7 +38,6 @@ DESIGN_VALUES = 2 << 20
 def read_moments(plan, reading):
     """(table, scaled) of the formula `reading.formula` from the statistics of the designed batches."""
     import formulaic
-    from threadpoolctl import threadpool_limits
 
     from linreg.data import moments as statistics
     from linreg.data.design import Table
@@ -66,13 +65,7 @@ def read_moments(plan, reading):
     def mine():
         return cluster.lockstep(designed.batches(cluster.rank, cluster.size))
 
-    total, dropped = statistics.Moments.empty(len(features) + 1), 0
-    with threadpool_limits(1, user_api="blas"):  # as engine/streamed.py's pass, which says why
-        for batch in mine():
-            total, dropped = total.merge(statistics.Moments.of(batch.x, batch.y, batch.w)), dropped + batch.dropped
-    gathered = cluster.gather(np.append(total.pack(), dropped))
-    moments = statistics.merge_all(statistics.Moments.unpack(row[:-1], len(features) + 1) for row in gathered)
-    dropped = int(gathered[:, -1].sum())
+    moments, dropped = statistics.gathered(cluster, *statistics.of_batches(mine(), len(features) + 1))
     scaled = statistics.problem(moments, features, formula.target, reading.intercept, reading.weights is not None,
                                 source.describe())
     table = Table(source.describe(), features, formula.target, None, None, None, dropped, columns=rhs,

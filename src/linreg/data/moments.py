@@ -180,6 +180,31 @@ def merge_all(parts):
     return total
 
 
+def of_batches(batches, width, diagonal=False):
+    """The Moments of `batches` (each with x, y, w and the rows it dropped),
+    merged in their order, and the rows dropped."""
+    from threadpoolctl import threadpool_limits
+
+    total, dropped = Moments.empty(width, diagonal), 0
+    # One BLAS thread: a batch's (d + 1)² products are quick on one core while
+    # the reader's thread fills the next batch on the other, and OpenBLAS's
+    # threads spin-wait when every core is busy (measured: 3.7 s instead of
+    # 0.02 s for one 64-column batch on a loaded 2-core machine).
+    with threadpool_limits(1, user_api="blas"):
+        for batch in batches:
+            total = total.merge(Moments.of(batch.x, batch.y, batch.w, diagonal))
+            dropped += batch.dropped
+    return total, dropped
+
+
+def gathered(cluster, moments, dropped):
+    """Every worker's Moments and rows dropped, merged in rank order: the
+    same Moments, bit for bit, on every worker and in a single process that
+    merges the same shards in the same order; and the rows dropped in all."""
+    rows = cluster.gather(np.append(moments.pack(), dropped))
+    return merge_all(Moments.unpack(row[:-1], len(moments.mean)) for row in rows), int(rows[:, -1].sum())
+
+
 # --- from the statistics to a problem the heart can train on -------------------
 
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from linreg.core.step import loss_and_gradients, update
 from linreg.core.training import judge
 from linreg.data import read
-from linreg.data.moments import Moments, merge_all
+from linreg.data.moments import gathered, of_batches
 from linreg.engine.driver import divergence_error
 
 
@@ -32,30 +32,16 @@ def shard_moments(source, target, features, weights, missing, shard, shards, clu
                   diagonal=False):
     """The Moments of one shard, batches merged in file order, and the rows
     dropped. diagonal: only the sums of squares, not the cross-products."""
-    from threadpoolctl import threadpool_limits
-
-    total, dropped = Moments.empty(len(features) + 1, diagonal), 0
     batches = read.batches(source, target, features, weights, missing, shard=shard, shards=shards, batch_rows=batch_rows)
-    # One BLAS thread: a batch's (d + 1)² products are quick on one core while
-    # the reader's thread fills the next batch on the other, and OpenBLAS's
-    # threads spin-wait when every core is busy (measured: 3.7 s instead of
-    # 0.02 s for one 64-column batch on a loaded 2-core machine).
-    with threadpool_limits(1, user_api="blas"):
-        for batch in batches if cluster is None else cluster.lockstep(batches):
-            total = total.merge(Moments.of(batch.x, batch.y, batch.w, diagonal))
-            dropped += batch.dropped
-    return total, dropped
+    return of_batches(batches if cluster is None else cluster.lockstep(batches), len(features) + 1, diagonal)
 
 
 def gather_moments(source, target, features, weights, missing, cluster, batch_rows=None, diagonal=False):
-    """Every worker's shard summarized, gathered, and merged in rank order:
-    the same Moments, bit for bit, on every worker and in a single process
-    that merges the same shards in the same order."""
+    """Every worker's shard summarized, gathered, and merged in rank order
+    (data/moments.gathered)."""
     mine, dropped = shard_moments(source, target, features, weights, missing, cluster.rank, cluster.size, cluster,
                                   batch_rows, diagonal)
-    width = len(features) + 1
-    rows = cluster.gather(np.append(mine.pack(), dropped))
-    return merge_all(Moments.unpack(row[:-1], width) for row in rows), int(rows[:, -1].sum())
+    return gathered(cluster, mine, dropped)
 
 
 def my_batches(source, target, features, weights, missing, cluster, batch_rows=None):
