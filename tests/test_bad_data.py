@@ -226,6 +226,18 @@ def test_a_missing_cell_in_a_categorical_csv_column_follows_missing(tmp_path, ca
     np.testing.assert_allclose(values(fit.coefficients), city_reference(city[keep], area[keep], price[keep]), rtol=1e-9)
 
 
+@pytest.mark.parametrize("text, what", [(None, "missing ('null')"), ("", "empty")], ids=["null", "empty"])
+def test_a_null_in_a_parquet_text_column_is_named_a_null_not_empty(tmp_path, capsys, text, what):
+    city, area, price = cities()
+    holed = city.astype(object)
+    holed[7] = text
+    path = tmp_path / "flats.parquet"
+    pq.write_table(pa.table({"city": pa.array(holed, pa.string()), "area": area, "price": price}), path)
+    one_error(run(capsys, "fit", path, "--target", "price", "--quiet"), f"{path}: row 7, column 'city' is {what}")
+    fit = linreg.fit(path, "price", missing="drop", warn=lambda _: None, **QUIET)
+    assert fit.table.dropped == 1 and list(fit.coefficients) == ["intercept", "city[Oslo]", "city[Tromsø]", "area"]
+
+
 @pytest.mark.parametrize("value", [None, np.nan, "NA", "", " null "], ids=["None", "NaN", "NA", "empty", "null"])
 @pytest.mark.parametrize("categorical", [["city"], None], ids=["named", "detected"])
 def test_a_missing_value_in_a_frames_text_column_follows_missing(value, categorical):

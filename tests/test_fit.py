@@ -357,7 +357,7 @@ def test_a_parquet_column_of_text_is_categorical_as_a_csvs_is(tmp_path, categori
     holed["firm"] = holed["firm"].astype(object)
     holed.loc[7, "firm"] = None
     holed.to_parquet(tmp_path / "holed.parquet")
-    with pytest.raises(linreg.LinregError, match=r"row 7, column 'firm' is empty; fill it in or remove the row"):
+    with pytest.raises(linreg.LinregError, match=r"row 7, column 'firm' is missing \('null'\); fill it in or remove the row"):
         linreg.fit(tmp_path / "holed.parquet", target="invest", warn=lambda _: None)
     dropped = linreg.fit(tmp_path / "holed.parquet", target="invest", missing="drop", warn=lambda _: None)
     assert dropped.n == len(frame) - 1

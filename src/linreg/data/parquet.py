@@ -92,7 +92,7 @@ def check_numeric(paths, names):
 
 def pieces(parts, names, missing, weighted, rows, text=()):
     """The pieces (see batches.assemble) of the parts' rows, `rows` at a time;
-    the columns `text` as pyarrow strings (a null as "", a missing text)."""
+    the columns `text` as pyarrow strings (a null as "null", a missing text)."""
     left = 0  # rows not yet read
     for part in parts:
         meta = metadata(part.path)
@@ -120,7 +120,7 @@ def _piece(path, first_row, record, names, missing, weighted, text=()):
     """A piece of a record batch whose rows are numbered from `first_row`.
     Nulls and integers too long for a float64 are seen here; NaN, inf and
     weights are left to the copy, which sums the values anyway. Text
-    columns are left to the design (data/design.py), nulls made "" for it."""
+    columns are left to the design (data/design.py), nulls made "null" for it."""
     arrays = [record.column(name) for name in names]
     columns = [
         _text(array) if name in text
@@ -141,10 +141,11 @@ def _piece(path, first_row, record, names, missing, weighted, text=()):
 
 
 def _text(array):
-    """A column as pyarrow strings, a null as "" (which the design reads as missing)."""
+    """A column as pyarrow strings, a null as "null" (which the design reads
+    as missing, and names so: an empty text is a value of its own here)."""
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    return pc.fill_null(array.cast(pa.string()), "")
+    return pc.fill_null(array.cast(pa.string()), "null")
 
 
 def _check(path, first_row, arrays, columns, wide, names, missing, weighted):
