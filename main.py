@@ -19,4 +19,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 from linreg.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main(["demo", *sys.argv[1:]]))
+    sys.exit(main(["demo", *sys.argv[1:]], exiting=True))

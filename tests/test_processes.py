@@ -143,6 +143,9 @@ def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
     index = {}  # each run's checkpoint index when the signal was sent
     for (signum, out), process in started.items():
         wait_until((out / "ck" / "checkpoint").is_file, process)  # 5 s of training saved
+        # Away from that save: a signal that lands while a save finishes ends
+        # the run with that checkpoint, which is then already the latest.
+        time.sleep(1.0)
         index[out] = (out / "ck" / "checkpoint").read_text()
         process.send_signal(signum)
     for (signum, out), process in started.items():
@@ -155,6 +158,28 @@ def test_sigterm_and_sigint_stop_training_leaving_nothing_behind(tmp_path):
         assert temporary == []
         # The interrupted run saved where it was, on its way out.
         assert (out / "ck" / "checkpoint").read_text() != index[out] and saved_epoch(out / "ck") > 0
+
+
+def test_ctrl_c_as_the_command_ends_is_ignored_or_one_line(tmp_path):
+    """A Ctrl-C that lands as soon as the JSON is written: the work is done,
+    so the process exits with its own code, or -- had the signal come a
+    moment earlier -- with the one line; never killed by the signal, with no
+    word, while the interpreter shuts down."""
+    data = easy(tmp_path / "data.csv", rows=20_000)
+    outs = [tmp_path / f"fit{k}.json" for k in range(3)]
+    runs = [start(tmp_path, "fit", data, "--target", "y", "--json", out, "--quiet") for out in outs]
+    waiting, deadline = set(range(len(runs))), time.monotonic() + TIMEOUT
+    while waiting and time.monotonic() < deadline:
+        for k in list(waiting):
+            if outs[k].exists() or runs[k].poll() is not None:
+                if runs[k].poll() is None:
+                    runs[k].send_signal(signal.SIGINT)
+                waiting.discard(k)
+        time.sleep(0.001)
+    for out, process in zip(outs, runs):
+        code, _, err = finish(process)
+        assert (code, err) == (0, "") or (code, err.splitlines()) == (128 + signal.SIGINT, ["error: interrupted"]), (code, err)
+        assert json.loads(out.read_text())["coefficients"]  # written whole before the signal
 
 
 def test_kill_9_and_resume_gives_the_same_bits(tmp_path):

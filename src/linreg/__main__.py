@@ -1,5 +1,3 @@
-import sys
+from linreg.cli import console
 
-from linreg.cli import main
-
-sys.exit(main())
+console()

@@ -67,8 +67,16 @@ def import_tensorflow_quietly():
     import_tensorflow().get_logger().setLevel("ERROR")
 
 
-def main(argv=None):
-    """Run one command; return its exit code (the console script exits with it)."""
+def console():
+    """The `linreg` command (and `python -m linreg`, `python main.py`): main(), then exit with its code."""
+    sys.exit(main(exiting=True))
+
+
+def main(argv=None, exiting=False):
+    """Run one command; return its exit code. exiting: the process ends with
+    the command, so once the command is over a Ctrl-C is ignored -- its
+    outputs are written, and the interpreter's shutdown (a moment, with
+    TensorFlow loaded) would otherwise end by the signal, with no word."""
     from linreg.engine.signals import SIGNALS, raise_interrupted
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -118,4 +126,14 @@ def main(argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
     finally:
+        # Ctrl-C ignored from here on when the process ends with the command.
+        # Written inline: Python delivers a signal at a function's entry, so
+        # one that arrives now is raised inside the `try` below, in
+        # signal.signal itself, and is ignored with the rest.
+        while exiting:
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                exiting = False
+            except KeyboardInterrupt:
+                pass
         signal.signal(signal.SIGTERM, previous)
