@@ -28,7 +28,7 @@ def fit(spec, plan, data, reading, formula, warn, clock):
 
     from linreg.data.cells import everything_dropped
     from linreg.data.folds import checked_folds, shard_folds
-    from linreg.data.moments import Moments, checked_columns, merge_all
+    from linreg.data.moments import Moments, checked_columns, gathered, merge_all
     from linreg.engine import penalty as solving
 
     table, batches, counted = _rows(plan, data, reading, formula)
@@ -40,7 +40,7 @@ def fit(spec, plan, data, reading, formula, warn, clock):
             parts = shard_folds(batches, spec.cv, spec.cv_seed) or [Moments.empty(width)] * spec.cv
         else:
             parts = [merge_all([Moments.empty(width), *(Moments.of(x, y, w) for _, x, y, w in batches)])]
-    parts, table.dropped = _gathered(plan.cluster, parts, counted.get("dropped", table.dropped), width)
+    parts, table.dropped = gathered(plan.cluster, parts, counted.get("dropped", table.dropped))
     folds = checked_folds(parts, spec.cv) if spec.cv else None
     total = merge_all(folds) if folds else parts[0]
     if total.rows == 0 and table.dropped:
@@ -56,21 +56,6 @@ def fit(spec, plan, data, reading, formula, warn, clock):
         result = _path(solving, spec, total)
     clock.lap("train")
     return PenalizedFit(spec, plan, table, total, result, clock.laps)
-
-
-def _gathered(cluster, parts, dropped, width):
-    """Every worker's Moments `parts` (its shard's folds, or its total) merged part by
-    part in rank order, as engine/streamed.py's gather_moments merges the totals, and
-    the rows dropped on all: the same numbers on every worker."""
-    import numpy as np
-
-    from linreg.data.moments import Moments, merge_all
-
-    if cluster.size == 1:
-        return parts, dropped
-    rows = cluster.gather(np.concatenate([*(part.pack() for part in parts), [dropped]]))
-    pieces = [np.split(row[:-1], len(parts)) for row in rows]
-    return [merge_all(Moments.unpack(mine[k], width) for mine in pieces) for k in range(len(parts))], int(rows[:, -1].sum())
 
 
 def _rows(plan, data, r, formula):

@@ -135,7 +135,6 @@ class Orthogonalized:
         return float(s[0] / s[-1]) if s[-1] > 0 else math.inf
 
 
-
 # CholeskyQR2 (below) makes Q as orthonormal as Householder's QR does while
 # the columns' κ stays below about 1/√ε(float64); past this κ of the first
 # Cholesky factor the rows are factored by Householder reflections instead.

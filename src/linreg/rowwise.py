@@ -6,9 +6,9 @@ the matrix products of the later stages want it so. But the reader hands
 over columns, and checks run column by column. Done naively, writing or
 reading one column of a row-major [N, d] matrix touches a cache line (64
 bytes, eight numbers of eight different columns) per row, so d columns
-move the whole matrix through the cache d times. The two helpers here work
-on a block of rows at a time (or fold rows together), so the matrix passes
-through the cache once.
+move the whole matrix through the cache d times. The helpers here work on
+a block of rows at a time (or fold rows together), so the matrix passes
+through the cache once; `aligned_empty` gives memory a tensor can share.
 """
 import numpy as np
 
@@ -17,12 +17,17 @@ import numpy as np
 BLOCK_BYTES = 2**21
 
 
+def _block_rows(d):
+    """Rows of d float64 numbers in a block of BLOCK_BYTES."""
+    return max(1, BLOCK_BYTES // (8 * max(1, d)))
+
+
 def stacked(columns, n):
     """The row-major [n, len(columns)] float64 matrix of 1-D columns of n
     numbers (what np.column_stack gives), filled a block of rows at a time."""
     columns = [np.asarray(column, np.float64) for column in columns]
     out = np.empty((n, len(columns)))
-    rows = max(1, BLOCK_BYTES // (8 * max(1, len(columns))))
+    rows = _block_rows(len(columns))
     for start in range(0, n, rows):
         block = out[start : start + rows]
         for j, column in enumerate(columns):
@@ -48,7 +53,7 @@ def weighted_sums(u, values, divisor, square=False):
     of a row-major [N, d] array, the quotients made a block of rows at a
     time in one reused buffer instead of a whole new copy of the rows."""
     n, d = values.shape
-    rows = max(1, BLOCK_BYTES // (8 * max(1, d)))
+    rows = _block_rows(d)
     total, buffer = np.zeros(d), np.empty((min(rows, n), d))
     for start in range(0, n, rows):
         block = buffer[: len(values[start : start + rows])]

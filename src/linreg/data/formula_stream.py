@@ -65,7 +65,8 @@ def read_moments(plan, reading):
     def mine():
         return cluster.lockstep(designed.batches(cluster.rank, cluster.size))
 
-    moments, dropped = statistics.gathered(cluster, *statistics.of_batches(mine(), len(features) + 1))
+    total, dropped = statistics.of_batches(mine(), len(features) + 1)
+    (moments,), dropped = statistics.gathered(cluster, [total], dropped)
     scaled = statistics.problem(moments, features, formula.target, reading.intercept, reading.weights is not None,
                                 source.describe())
     table = Table(source.describe(), features, formula.target, None, None, None, dropped, columns=rhs,

@@ -197,12 +197,17 @@ def of_batches(batches, width, diagonal=False):
     return total, dropped
 
 
-def gathered(cluster, moments, dropped):
-    """Every worker's Moments and rows dropped, merged in rank order: the
-    same Moments, bit for bit, on every worker and in a single process that
-    merges the same shards in the same order; and the rows dropped in all."""
-    rows = cluster.gather(np.append(moments.pack(), dropped))
-    return merge_all(Moments.unpack(row[:-1], len(moments.mean)) for row in rows), int(rows[:, -1].sum())
+def gathered(cluster, parts, dropped):
+    """Every worker's list of Moments `parts` (a total, or one per fold)
+    merged part by part in rank order, and the rows dropped on all: the same
+    Moments, bit for bit, on every worker and in a single process that merges
+    the same shards in the same order."""
+    if cluster.size == 1:
+        return parts, dropped
+    width = len(parts[0].mean)
+    rows = cluster.gather(np.concatenate([*(part.pack() for part in parts), [dropped]]))
+    pieces = [np.split(row[:-1], len(parts)) for row in rows]
+    return [merge_all(Moments.unpack(mine[k], width) for mine in pieces) for k in range(len(parts))], int(rows[:, -1].sum())
 
 
 # --- from the statistics to a problem the heart can train on -------------------

@@ -170,7 +170,8 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
             centred -= shift
             mean = mean + shift
         spread = _largest_magnitudes(centred)  # infinite where centring overflowed
-        scale = np.sqrt(weighted_sums(u, centred, _nonzero(spread), square=True) / n) * _nonzero(spread)
+        unit = _nonzero(spread)
+        scale = np.sqrt(weighted_sums(u, centred, unit, square=True) / n) * unit
         centred /= scale  # now the standardized columns
     for j in range(values.shape[1]):
         if not (np.isfinite(spread[j]) and np.isfinite(scale[j])):

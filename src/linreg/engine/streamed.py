@@ -41,7 +41,8 @@ def gather_moments(source, target, features, weights, missing, cluster, batch_ro
     (data/moments.gathered)."""
     mine, dropped = shard_moments(source, target, features, weights, missing, cluster.rank, cluster.size, cluster,
                                   batch_rows, diagonal)
-    return gathered(cluster, mine, dropped)
+    (total,), dropped = gathered(cluster, [mine], dropped)
+    return total, dropped
 
 
 def my_batches(source, target, features, weights, missing, cluster, batch_rows=None):
