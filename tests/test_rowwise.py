@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from linreg.rowwise import column_extremes, stacked, weighted_sums
+from linreg.rowwise import Filling, column_extremes, stacked, weighted_sums
 
 
 @pytest.mark.parametrize("n, d", [(0, 3), (1, 1), (255, 4), (10_001, 7), (5000, 300)])
@@ -18,6 +18,17 @@ def test_stacked_is_column_stack_and_extremes_are_min_and_max(n, d):
         assert np.array_equal(low, x.min(axis=0)) and np.array_equal(high, x.max(axis=0))
     else:
         assert np.all(low == np.inf) and np.all(high == -np.inf)
+
+
+def test_filling_keeps_every_piece_in_order_when_more_rows_come_than_expected():
+    rng = np.random.default_rng(1)
+    pieces = [rng.standard_normal((k, 3)) for k in (5, 0, 1, 700, 33)]
+    filling = Filling(3)
+    assert filling.matrix().shape == (0, 3)
+    for piece in pieces:
+        filling.add(list(piece.T), 8)  # far fewer rows expected than come: the matrix grows twice
+    x = filling.matrix()
+    assert x.flags.c_contiguous and np.array_equal(x, np.concatenate(pieces))
 
 
 def test_extremes_see_every_row_nan_and_infinity():

@@ -105,6 +105,18 @@ def test_csv_batches_hold_the_written_numbers(tmp_path, small_chunks, batch_rows
         same(table.weights, want_w)
 
 
+def test_a_whole_read_whose_lines_get_shorter_holds_every_row(tmp_path, small_chunks):
+    # The first chunk's long lines make the reader expect few rows; the short ones after exceed it.
+    body = [[repr(k * 1.000000000000001), repr(-k / 3), repr(k / 7), repr(k * 0.1 + 0.3), "1.25"] for k in range(100)]
+    body += [[str(k % 9), str(k % 4), str(k % 5), str(k % 11), "1"] for k in range(3000)]
+    path = write_csv(tmp_path / "data.csv", body)
+    want_x, want_y, want_w = written(body)
+    table = whole(path)
+    same(table.x, want_x)
+    same(table.y, want_y)
+    same(table.weights, want_w)
+
+
 def test_features_in_the_order_asked_and_without_weights(tmp_path):
     body = rows(200)
     path = write_csv(tmp_path / "data.csv", body)

@@ -25,14 +25,47 @@ def _block_rows(d):
 def stacked(columns, n):
     """The row-major [n, len(columns)] float64 matrix of 1-D columns of n
     numbers (what np.column_stack gives), filled a block of rows at a time."""
-    columns = [np.asarray(column, np.float64) for column in columns]
-    out = np.empty((n, len(columns)))
-    rows = _block_rows(len(columns))
-    for start in range(0, n, rows):
-        block = out[start : start + rows]
-        for j, column in enumerate(columns):
-            block[:, j] = column[start : start + rows]
-    return out
+    rows = Filling(len(columns))
+    rows.add(columns, n)
+    return rows.matrix()
+
+
+class Filling:
+    """A row-major [rows, d] float64 matrix filled piece by piece from
+    columns, as a reader hands them over: each piece is written in place
+    at the end of the rows so far, a block of rows at a time, so the rows
+    need not be gathered column by column first and then copied again.
+
+    The matrix is made when the first piece comes, for as many rows as the
+    caller expects in all: memory the rows never reach is never touched,
+    so a generous guess costs nothing. More rows than expected move the
+    rows so far into a matrix twice as large (or as large as asked)."""
+
+    def __init__(self, d):
+        self.d, self.rows, self._x = d, 0, None
+
+    def add(self, columns, expected):
+        """Append the rows of `columns` (d 1-D arrays of one length);
+        `expected`: the rows the matrix will hold in all, as best known."""
+        columns = [np.asarray(column, np.float64) for column in columns]
+        k = len(columns[0]) if columns else 0
+        if self._x is None or self.rows + k > len(self._x):
+            grown = 0 if self._x is None else 2 * len(self._x)
+            x = np.empty((max(expected, grown, self.rows + k), self.d))
+            if self._x is not None:
+                x[: self.rows] = self._x[: self.rows]
+            self._x = x
+        step = _block_rows(self.d)
+        for start in range(0, k, step):
+            block = self._x[self.rows + start : self.rows + min(k, start + step)]
+            for j, column in enumerate(columns):
+                block[:, j] = column[start : start + step]
+        self.rows += k
+
+    def matrix(self):
+        """The rows so far (a view: the rows expected but never reached are
+        memory the process never touched)."""
+        return np.empty((0, self.d)) if self._x is None else self._x[: self.rows]
 
 
 def column_extremes(values, rows=256):

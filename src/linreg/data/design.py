@@ -65,10 +65,11 @@ def check_feature_names(features, header, target, source):
 
 
 def design(source, unit, positions, columns, target, features, weights=None, missing="error", requested=(),
-           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0, penalized=False):
+           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0, penalized=False, x=None):
     """The checked Table of `columns` for the target, the features and a
     named `weights` column; `weight_values` are unnamed weights, `dropped`
-    the rows a reader left out already.
+    the rows a reader left out already; x: the features as a row-major
+    matrix already (a reader's rowwise.Filling), then not in `columns`.
 
     A row with a missing value is left out (missing="drop") or stops the
     read; the features that hold no number (and those `requested`) are
@@ -81,6 +82,8 @@ def design(source, unit, positions, columns, target, features, weights=None, mis
         missed = [_missed(values) for values in columns.values()]
         if weight_values is not None:
             missed.append(np.isnan(weight_values))
+        if x is not None:
+            missed.append(np.isnan(x).any(axis=1))
         keep = ~np.logical_or.reduce(missed)
         if n and not keep.any():
             raise everything_dropped(source)
@@ -88,9 +91,18 @@ def design(source, unit, positions, columns, target, features, weights=None, mis
             columns = {name: _kept(values, keep) for name, values in columns.items()}
             positions = positions[keep]
             weight_values = None if weight_values is None else weight_values[keep]
-    texts = {name: columns[name] for name in features if isinstance(columns[name], pa.Array)}
+            x = None if x is None else x[keep]
+    if x is not None and not np.isfinite(np.sum(x)):
+        # A value to refuse (or sums past float64): checked column by column, as
+        # any other table, so the message names the first row that has one.
+        columns = {target: columns[target], **dict(zip(features, x.T)), **columns}
+        x = None
+    texts = {name: columns[name] for name in features if x is None and isinstance(columns[name], pa.Array)}
     categories, notes = find_categories(texts, requested, source, unit, positions, max_levels)
-    x, names, values = coded(source, unit, positions, columns, features, categories)
+    if x is None:
+        x, names, values = coded(source, unit, positions, columns, features, categories)
+    else:
+        names, values = list(features), _numbers(source, unit, positions, columns)
     table = Table(source, names, target, x, values[target], positions, dropped + n - len(positions), categories,
                   list(features), notes, unit=unit)  # fmt: skip
     table.weights = values[weights] if weights is not None else weight_values

@@ -238,7 +238,7 @@ def _raw(data, source, names, texts, missing, weights=None):
     # The weights last: the reader checks that column's values itself.
     ordered = [name for name in names if name != weights] + ([weights] if weights else [])
     switchable = [name for name in ordered if name not in texts and name != weights] if single_csv else ()
-    columns, lines, dropped = _whole(source, ordered, missing, weights is not None, texts, switchable)
+    columns, lines, dropped, _ = _whole(source, ordered, missing, weights is not None, texts, switchable)
     return columns, _Rows(source.describe(), "line" if source.format == "csv" else "row", lines), dropped
 
 

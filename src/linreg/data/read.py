@@ -8,6 +8,7 @@ shard's rows (batches.py); for predictions, the model's design matrix.
 Every CSV is read by pyarrow (csv_reader.py), every Parquet file by
 ParquetFile (parquet.py); a single CSV's text columns become categorical.
 """
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from linreg.data.design import MAX_LEVELS, Table, check_feature_names, coded, de
 from linreg.data.frames import from_arrays, from_frame
 from linreg.data.sources import open_source, shard_parts
 from linreg.errors import LinregError
+from linreg.rowwise import Filling
 
 
 def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS,
@@ -55,9 +57,12 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     # A feature of a single CSV that holds no number is categorical (design.py), as is a Parquet column of text.
     switchable = [name for name in features if name not in categorical] if single_csv else ()
     text = [*categorical, *parquet.texts(source.paths, features)] if source.format == "parquet" else categorical
-    columns, lines, dropped = _whole(source, names, missing, weights is not None, text, switchable)
+    # Numeric features go straight into the design matrix as they are read.
+    stack = features if features and not categorical and not text else ()
+    columns, lines, dropped, x = _whole(source, names, missing, weights is not None, text, switchable, stack)
     return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
-                  weights, missing, categorical, max_levels, intercept, dropped=dropped, penalized=penalized)  # fmt: skip
+                  weights, missing, categorical, max_levels, intercept, dropped=dropped, penalized=penalized,
+                  x=x)  # fmt: skip
 
 
 def read_design(data, columns, categories):
@@ -76,37 +81,55 @@ def read_design(data, columns, categories):
         )
     if source.format == "parquet":
         parquet.check_numeric(source.paths, [name for name in columns if name not in text])
-    values, lines, _ = _whole(source, columns, "error", False, text)
+    values, lines, _, _ = _whole(source, columns, "error", False, text)
     if len(lines) == 0:
         raise LinregError(f"{source.describe()} has no data rows; give at least one row to predict")
     return coded(source.describe(), "line" if source.format == "csv" else "row", lines, values, columns, categories)[0]
 
 
-def _whole(source, names, missing, weighted, text=(), switchable=()):
+def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
     """({name: float64 numbers or pyarrow texts}, each row's line or row, rows
-    dropped) of every row of the source."""
+    dropped, x) of every row of the source. The columns named in `stack`
+    come as x, the row-major matrix of them (rowwise.Filling: each piece
+    written in place as it is read), and not in the dict; x is None, and they
+    are in the dict, if there are none or one of them turned out to hold text."""
     parts = shard_parts(source, 1)[0]
     if source.format == "csv":
         pieces = csv_reader.pieces(source, parts, names, missing, weighted, text, switchable)
     else:
         pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)), text)
     found, chunks, rows, dropped = [[] for _ in names], [], [], 0
-    for columns, dropped_here, check, _, *chunk in pieces:
+    stacked = [names.index(name) for name in stack]
+    filling, seen = Filling(len(stacked)) if stacked else None, 0  # seen: the CSV bytes read so far
+    for columns, dropped_here, check, most, *chunk in pieces:
         if check is not None:  # a Parquet piece not looked at yet
             columns, more = check(0)
             dropped_here += more
         dropped += dropped_here
-        for column, piece in zip(found, columns):
-            column.append(piece)
+        if filling is not None and any(isinstance(columns[j], pa.Array) for j in stacked):
+            for j, values in zip(stacked, filling.matrix().T):  # text after numbers: back to columns
+                found[j].append(values.copy())
+            filling = None
+        if filling is not None:
+            done = sum(rows) + len(columns[0])
+            if chunk:  # `most` is the bytes left over the header's width: rows of the size read so far
+                seen += chunk[0].length
+                most = math.ceil(most * len(source.header) * done / seen * 1.02) + 64 if done else most
+            filling.add([columns[j] for j in stacked], done + most)
+        for k, (column, piece) in enumerate(zip(found, columns)):
+            if filling is None or k not in stacked:
+                column.append(piece)
         chunks += chunk
         rows.append(len(columns[0]))
     if sum(rows) == 0 and dropped:
         raise everything_dropped(source.describe())
     columns = {}
     for name, column in zip(names, found):
-        columns[name] = _joined(column)
+        if filling is None or name not in stack:
+            columns[name] = _joined(column)
         column.clear()  # its pieces' memory goes before the next column is joined
-    return columns, csv_reader.Lines(chunks, rows) if source.format == "csv" else np.arange(sum(rows)), dropped
+    lines = csv_reader.Lines(chunks, rows) if source.format == "csv" else np.arange(sum(rows))
+    return columns, lines, dropped, None if filling is None else filling.matrix()
 
 
 def _joined(pieces):
