@@ -65,3 +65,28 @@ def test_an_aligned_factor_is_shared_with_its_tensor_and_any_other_array_is_copi
     copied = _tensor(unaligned, tf.float64)
     unaligned[7, 2] = 5.0
     assert unaligned.ctypes.data % TENSOR_ALIGNMENT != 0 and copied[7:9, 1:3].numpy().tolist() == [[2.0, 2.0]] * 2
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_factor_takes_the_standardized_rows_memory_and_they_come_back_the_same(weighted):
+    import linreg
+    from linreg.analysis.ols import column_means, standardized_residuals
+    from linreg.data.scaling import standardize
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5000, 6)) * [1, 1e3, 1e-3, 5, 1, 2] + [1e6, 0, 3, -7, 0, 1]
+    y = x @ rng.standard_normal(6) + rng.standard_normal(5000)
+    w = rng.uniform(0.5, 2.0, 5000) if weighted else None
+    fit = linreg.fit((x, y), weights=w, progress=False)
+    alone = standardize(x, y, weights=w)
+    assert fit.scaled.factor is not None and alone.factor is None
+    # The factor q was made in the memory the standardized rows had. Asked
+    # for, they are made again from the data: new memory, the same numbers.
+    again = fit.scaled.x
+    assert not np.shares_memory(again, fit.scaled.factor[0])
+    assert np.array_equal(again.view(np.uint64), alone.x.view(np.uint64))
+    # Residuals and means from the factor, beside those from the rows.
+    W_s = rng.standard_normal(6)
+    np.testing.assert_allclose(standardized_residuals(fit.scaled, W_s, 0.25), alone.y - (alone.x @ W_s + 0.25),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(column_means(fit.scaled), alone.x.mean(axis=0), rtol=0, atol=1e-15)

@@ -153,7 +153,7 @@ def fit(
         (warn or _print("note"))(note)
     from linreg.precondition import precondition
 
-    pre = precondition(scaled, stream=lambda: read.largest_curvature(plan, reading, table, scaled), table=table)
+    pre = precondition(scaled, lambda: read.largest_curvature(plan, reading, table, scaled), table, plan.method == "orthogonal")
     clock.lap("precondition")
 
     from linreg import train

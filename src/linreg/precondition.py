@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from linreg.errors import LinregError
-from linreg.rowwise import aligned_empty
+from linreg.rowwise import TENSOR_ALIGNMENT, aligned_empty
 
 # How far (relative to its own size) a standardized column may lie from the
 # span of the columns before it and still count as "an exact combination of
@@ -46,17 +46,24 @@ class Preconditioned:
     condition_number: float  # κ of the standardized columns (the Hessian's is its square); NaN: unknown
 
 
-def precondition(scaled, stream=None, table=None):
+def precondition(scaled, stream=None, table=None, in_place=False):
     """The Preconditioned problem. stream: a function returning λ_max by
     passes over the files, used when `scaled` has no cross-products. table:
     the rows' Table, whose columns are refused here if one is a combination
-    of others (the statistics' pseudo-rows were checked when they were made)."""
+    of others (the statistics' pseudo-rows were checked when they were made).
+    in_place: the factor q is made in the memory of the standardized rows,
+    which only training on q needs from here on (Standardized.factor: they
+    are made again from the data if anything asks for them)."""
     if not scaled.cross_products:
         curvature = Curvature(stream(), 0.0, "Lanczos over the files (the smallest eigenvalue is not known)")
         return Preconditioned(None, curvature, math.nan)
-    ortho = orthogonalize(scaled.x)
+    in_place = in_place and table is not None and table.x is not None
+    ortho = orthogonalize(scaled.x, overwrite=in_place)
+    if in_place:  # x's memory is q's now: Standardized.factor
+        scaled.factor = (ortho.q, ortho.R)
+        del scaled.x
     if table is not None and table.x is not None:
-        _check_independent(ortho.R, scaled.x, table)
+        _check_independent(ortho.R, scaled, table)
     # The Hessian of the standardized loss is 2/N·[x_sᵀx_s, 0; 0, N] (the
     # columns are centred), so its eigenvalues are 2·s²/N for the singular
     # values s of x_s -- those of R -- and 2 for the intercept, when it is trained.
@@ -66,13 +73,15 @@ def precondition(scaled, stream=None, table=None):
     return Preconditioned(ortho, curvature, ortho.condition_number)
 
 
-def _check_independent(R, x_standardized, table):
+def _check_independent(R, scaled, table):
     """Refuse a feature that is an exact combination of the ones before it,
     naming them. |R[j, j]| is the length of the part of column j that the
     columns before it cannot explain; standardized columns are centred (the
     constant already taken out, with an intercept) and of length √N, so
     "tiny" means the same for all of them."""
-    combination = linear_combination(x_standardized, R)
+    if not np.any(_lengths(R, len(scaled.y)) < COMBINATION_TOLERANCE):
+        return  # (the rows are looked at only to name the columns)
+    combination = linear_combination(scaled.x, R)
     if combination is not None:
         j, others = combination
         names = ", ".join(repr(table.features[k]) for k in others) or "the intercept"
@@ -89,8 +98,7 @@ def linear_combination(x_standardized, R=None):
     n = len(x_standardized)
     if R is None:
         R = np.linalg.qr(x_standardized, mode="r")
-    diagonal = np.abs(np.diag(R)) / math.sqrt(n)
-    for j in np.flatnonzero(diagonal < COMBINATION_TOLERANCE):
+    for j in np.flatnonzero(_lengths(R, n) < COMBINATION_TOLERANCE):
         # Coefficients that make column j out of the columns before it.
         coefficients = np.linalg.lstsq(x_standardized[:, :j], x_standardized[:, j], rcond=None)[0]
         others = [k for k in range(j) if abs(coefficients[k]) > 1e-6]
@@ -141,7 +149,12 @@ class Orthogonalized:
 CHOLESKY_QR_LIMIT = 1e6
 
 
-def orthogonalize(x_standardized):
+def _lengths(R, n):
+    """Each standardized column's length beyond the columns before it, over √N."""
+    return np.abs(np.diag(R)) / math.sqrt(n)
+
+
+def orthogonalize(x_standardized, overwrite=False):
     """The Orthogonalized columns: x_s = Q·R.
 
     Householder reflections (LAPACK's QR) are backward stable at any κ but
@@ -153,6 +166,7 @@ def orthogonalize(x_standardized):
     Q of the first round again) brings that to about ε while κ²·ε is well
     below 1. A first factor whose κ is past CHOLESKY_QR_LIMIT, or a Cholesky
     that fails (a column in the span of the others), takes the reflections.
+    overwrite: Q may be made in x's own memory (if it is aligned for a tensor).
     """
     x = np.asarray(x_standardized, np.float64)
     from scipy.linalg import LinAlgError, blas, cholesky, lapack
@@ -164,8 +178,11 @@ def orthogonalize(x_standardized):
     except LinAlgError:
         reciprocal = 0.0
     if reciprocal * CHOLESKY_QR_LIMIT > 1:
-        Q = aligned_empty(x.shape)  # that the train stage's tensor can share (engine/solve._tensor)
-        Q[...] = x
+        if overwrite and x.flags.c_contiguous and x.ctypes.data % TENSOR_ALIGNMENT == 0:
+            Q = x
+        else:
+            Q = aligned_empty(x.shape)  # that the train stage's tensor can share (engine/solve._tensor)
+            Q[...] = x
         Q = _right_solve(blas, Q, R1, overwrite=True)
         R2 = cholesky(Q.T @ Q, lower=False)
         Q, R = _right_solve(blas, Q, R2, overwrite=True), R2 @ R1

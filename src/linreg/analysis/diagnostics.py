@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from linreg.analysis.ols import is_exact
+from linreg.analysis.ols import column_means, is_exact, standardized_residuals
 
 # statsmodels adds its "condition number is large" note above this.
 RAW_CONDITION_LARGE = 1e3
@@ -136,16 +136,16 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     """
     from scipy import stats  # imported here, as in ols.py: it takes 0.4 s
 
-    x, y = scaled.x, scaled.y
+    y = scaled.y
     W_s = np.asarray(W_s, np.float64).reshape(-1)
-    n, d = scaled.rows, x.shape[1]
+    n, d = scaled.rows, len(scaled.x_mean)
     streamed = scaled.represents is not None
     known = scaled.cross_products
     constant = 1 if scaled.intercept else 0
     df_model, df_resid = d, n - d - constant
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        residuals = y - (x @ W_s + float(b_s))  # standardized: σ_y times smaller
+        residuals = standardized_residuals(scaled, W_s, float(b_s))  # standardized: σ_y times smaller
         ssr = scaled.multiplicity * float(residuals @ residuals) if known else n * mean_square
         # y is centred (weighted, with weights) with an intercept: the F test is
         # against the intercept-only model; without one, against y = 0 (Σy²).
@@ -191,7 +191,7 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
                 omnibus, omnibus_p = (float(v) for v in stats.normaltest(residuals))
 
         if singular_values is None and known:  # a fit passes those of its orthogonalization
-            singular_values = np.linalg.svd(np.linalg.qr(x, mode="r"), compute_uv=False)
+            singular_values = np.linalg.svd(np.linalg.qr(scaled.x, mode="r"), compute_uv=False)
         standardized = _ratio(singular_values) if known else math.nan
         if not known:
             raw = math.nan
@@ -249,7 +249,7 @@ def _raw_condition_number(scaled, R_x=None):
     largest entry and the scales added back in logarithms, so nothing
     overflows unless κ itself does (then inf).
     """
-    n, d = scaled.x.shape
+    n, d = len(scaled.y), len(scaled.x_mean)
     if R_x is None:
         R = np.linalg.qr(np.column_stack([np.ones(n), scaled.x]), mode="r")
     else:
@@ -258,7 +258,7 @@ def _raw_condition_number(scaled, R_x=None):
         # R = [[√N, √N·mean(x_s)], [0, R_x]], no new pass over the rows.
         R = np.zeros((d + 1, d + 1))
         R[0, 0] = math.sqrt(n)
-        R[0, 1:] = math.sqrt(n) * scaled.x.mean(axis=0)
+        R[0, 1:] = math.sqrt(n) * column_means(scaled)
         R[1:, 1:] = R_x
     M = np.zeros((d + 1, d + 1))
     M[0, 0] = 1.0

@@ -7,6 +7,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def standardized_residuals(scaled, W, b):
+    """y − (x·W + b) on the standardized rows, from the precondition stage's
+    factor when it made one (x_s = q·R/√N: the rows' memory is q's now)."""
+    if scaled.factor is not None:
+        q, R = scaled.factor
+        return scaled.y - (q @ (R @ np.asarray(W, np.float64) / math.sqrt(len(scaled.y))) + b)
+    return scaled.y - (scaled.x @ W + b)
+
+
+def column_means(scaled):
+    """The standardized columns' means (0 to rounding, with an intercept)."""
+    if scaled.factor is not None:
+        q, R = scaled.factor
+        return q.mean(axis=0) @ R / math.sqrt(len(scaled.y))
+    return scaled.x.mean(axis=0)
+
+
 def is_exact(scaled, rss_standardized):
     """Whether residuals with this sum of squares (standardized) are zero to rounding."""
     # ‖y‖² in standardized units: ‖y - ȳ‖² + N·ȳ², over σ_y² (‖y - ȳ‖² is N
@@ -91,11 +108,11 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
     (x_sᵀx_s)⁻¹ comes from the SVD of the QR factor R of x_s (never forming
     x_sᵀx_s, which would square its condition number).
     """
-    x, y = scaled.x, scaled.y
+    y = scaled.y
     W_s = np.asarray(W_s, np.float64)
-    n, d = scaled.rows, x.shape[1]
+    n, d = scaled.rows, len(scaled.x_mean)
     df = n - (d + 1 if scaled.intercept else d)
-    residuals = y - (x @ W_s + b_s)
+    residuals = standardized_residuals(scaled, W_s, b_s)
     # (Sums over pseudo-rows times their multiplicity are sums over the data.)
     rss = scaled.multiplicity * float(residuals @ residuals)
     tss = scaled.multiplicity * float(y @ y)  # y_s has (weighted) mean 0; without an intercept this is Σy², as statsmodels' R²
@@ -106,7 +123,7 @@ def standardized_statistics(scaled, W_s, b_s, confidence=0.95, R=None):
     # QR first: R (d x d) has the same singular values and right singular
     # vectors as the N x d matrix, and its SVD is cheap. (A fit passes the R
     # it orthogonalized with, rather than factor the data a second time.)
-    R = (np.linalg.qr(x, mode="r") if R is None else R) * math.sqrt(scaled.multiplicity)
+    R = (np.linalg.qr(scaled.x, mode="r") if R is None else R) * math.sqrt(scaled.multiplicity)
     _, singular, Vt = np.linalg.svd(R)
     inverse = (Vt.T / singular**2) @ Vt
     z = scaled.x_mean / scaled.x_scale

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linreg.analysis.ols import standardized_residuals
+
 EPSILON = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
 # The refinement's residuals and standardized data: numpy's long double, 64
 # bits of mantissa on x86 (ε ≈ 1.1e-19); on platforms where it is float64,
@@ -111,8 +113,8 @@ def error_bounds(method, dtype, scaled, R, W, b, *, final_gradient=0.0, correcti
     """
     from scipy.linalg import solve_triangular
 
-    x, y, W = scaled.x, scaled.y, np.asarray(W, np.float64)
-    n, d = x.shape
+    y, W = scaled.y, np.asarray(W, np.float64)
+    n, d = len(y), len(scaled.x_mean)
     z = scaled.x_mean / scaled.x_scale  # 0 without an intercept: nothing centred
     z_y = scaled.y_mean / scaled.y_scale
     inverse = solve_triangular(R, np.eye(d))
@@ -122,7 +124,7 @@ def error_bounds(method, dtype, scaled, R, W, b, *, final_gradient=0.0, correcti
     second = np.linalg.norm(rows @ inverse.T, axis=1)
     value = np.abs(np.concatenate([[z_y + b - z @ W], W]))
     y_norm = float(np.linalg.norm(y))
-    residual = float(np.linalg.norm(y - (x @ W + b)))
+    residual = float(np.linalg.norm(standardized_residuals(scaled, W, b)))
     # The size of what is rounded: the target and every column's share of the fit.
     size = y_norm + np.abs(W) @ np.linalg.norm(R, axis=0)
     width = float(np.linalg.norm(R))  # ‖x‖ (Frobenius): a gradient xᵀr rounds at about ε·‖x‖·‖r‖

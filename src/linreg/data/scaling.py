@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linreg.rowwise import column_extremes, weighted_sums
+from linreg.rowwise import aligned_empty, column_extremes, weighted_sums
 
 
 def to_standardized(values, mean, scale):
@@ -65,11 +65,23 @@ class Standardized:
     # Whether training moves b. With weights the intercept is taken out by
     # weighted centring instead: at the minimum b = 0 in these coordinates.
     train_intercept: bool = field(init=False)
+    # (q, R), when the precondition stage made its factor q = √N·Q in the
+    # memory of x (x_s = q·R/√N; precondition.py): x is then gone, and made
+    # again from the data, the same numbers, for whoever asks for it (a
+    # robust covariance, a checkpoint's fingerprint, a user).
+    factor: tuple = field(init=False)
 
     def __post_init__(self):
+        self.factor = None
         self.rows = len(self.y) if self.represents is None else self.represents
         self.multiplicity = self.rows / len(self.y) if self.y is not None and len(self.y) else math.nan
         self.train_intercept = self.intercept and not self.weighted
+
+    def __getattr__(self, name):  # called only for an attribute not set: x, given to the factor
+        if name == "x" and self.__dict__.get("factor") is not None:
+            self.x = rows_again(self)
+            return self.x
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def transform(self, x, y, weights=None):
         """New rows of the original data (batches read from files) in these
@@ -122,15 +134,33 @@ def standardize(x, y, intercept=True, weights=None):
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     u = None if weights is None else np.asarray(weights, np.float64) / np.mean(weights)
-    x_mean, x_scale, x_s = _standardize_columns(x, first_column=1, centre=intercept, weights=u)
-    y_mean, y_scale, y_s = _standardize_columns(y[:, None], first_column=0, centre=intercept, weights=u)
+    x_mean, x_scale, x_s, steps = _standardize_columns(x, first_column=1, centre=intercept, weights=u)
+    y_mean, y_scale, y_s, _ = _standardize_columns(y[:, None], first_column=0, centre=intercept, weights=u)
     y_s = y_s[:, 0]
-    if u is not None:
-        x_s, y_s = _weighted(x_s, y_s, u)
-    return Standardized(
+    root = None if u is None else np.sqrt(u)
+    if root is not None:
+        x_s *= root[:, None]  # rows times √u: see _weighted
+        y_s = y_s * root
+    scaled = Standardized(
         x_mean, x_scale, float(y_mean[0]), float(y_scale[0]), x_s, y_s, intercept,
         1.0 if weights is None else float(np.mean(weights)), weights is not None,
     )  # fmt: skip
+    scaled._steps = (x, *steps, x_scale, root)  # what rows_again needs to make x_s once more
+    return scaled
+
+
+def rows_again(scaled):
+    """The standardized rows of `standardize`, made again from the data with
+    the same steps, so the same numbers (Standardized.factor)."""
+    x, first, shift, scale, root = scaled._steps
+    out = aligned_empty(x.shape)
+    np.subtract(x, first, out=out)
+    if shift is not None:
+        out -= shift
+    out /= scale
+    if root is not None:
+        out *= root[:, None]
+    return out
 
 
 def _weighted(x, y, u):
@@ -158,17 +188,20 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
     # centred rows are standardized in place: one new copy of the rows.)
     n = len(values)
     u = np.ones(n) if weights is None else weights  # mean 1
+    shift = None
     with np.errstate(all="ignore"):
         peak = _nonzero(_largest_magnitudes(values))
-        mean = weighted_sums(u, values, peak) / n * peak if centre else np.zeros(values.shape[1])
-        centred = values - mean
+        first = weighted_sums(u, values, peak) / n * peak if centre else np.zeros(values.shape[1])
+        centred = aligned_empty(values.shape)  # that the precondition stage can make its factor in it
+        np.subtract(values, first, out=centred)
+        mean = first
         if centre:
             # A second pass: the mean of 1e9 + noise of 1e-6 is known to a few
             # 1e-7 only, so the centred column keeps a remainder of that size;
             # taking it out of the centred numbers leaves their mean at rounding.
             shift = (u @ centred) / n
             centred -= shift
-            mean = mean + shift
+            mean = first + shift
         spread = _largest_magnitudes(centred)  # infinite where centring overflowed
         unit = _nonzero(spread)
         scale = np.sqrt(weighted_sums(u, centred, unit, square=True) / n) * unit
@@ -178,7 +211,7 @@ def _standardize_columns(values, first_column, centre=True, weights=None):
             raise ScaleError(first_column + j, "its values differ by more than float64 can hold (about 1.8e308)")
         if not scale[j] >= np.finfo(np.float64).tiny:
             raise ScaleError(first_column + j, "its spread is too small for float64 arithmetic")
-    return mean, scale, centred
+    return mean, scale, centred, (first, shift)
 
 
 def _nonzero(magnitudes):

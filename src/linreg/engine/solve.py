@@ -149,7 +149,7 @@ def train_orthogonal(scaled, ortho, dtype, learning_rate, epochs, tol, compile, 
 
     `epochs` caps the whole run: the first run's epochs and the refinement's
     rounds, a step each. A refinement the cap stops is not converged."""
-    d = scaled.x.shape[1]
+    d = len(scaled.x_mean)
     model = LinearModel(d, dtype=dtype, intercept=scaled.train_intercept)
     rule = optimizers.GradientDescent(model, LANDING_RATE if learning_rate == "auto" else learning_rate)
     # A few epochs suffice, so compiling would not pay (driver.resolve_compile).
@@ -289,11 +289,11 @@ class Extended:
         self.scaled, self.x, self.y, self.weights = scaled, x, y, weights
         # Dividing the columns by their spreads is left to the weights (W/s):
         # one pass over the rows in extended precision fewer, the slowest kind.
-        self.spread = np.ones(scaled.x.shape[1], EXTENDED) if x is None else np.asarray(scaled.x_scale, EXTENDED)
+        self.spread = np.ones(len(scaled.x_mean), EXTENDED) if x is None else np.asarray(scaled.x_scale, EXTENDED)
 
     def slices(self):
         """The blocks of rows: about BLOCK_NUMBERS numbers each."""
-        n, d = self.scaled.x.shape
+        n, d = len(self.scaled.y), len(self.scaled.x_mean)
         step = max(1, BLOCK_NUMBERS // d)
         return [slice(start, start + step) for start in range(0, n, step)]
 
