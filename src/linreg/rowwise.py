@@ -25,6 +25,8 @@ def _block_rows(d):
 def stacked(columns, n):
     """The row-major [n, len(columns)] float64 matrix of 1-D columns of n
     numbers (what np.column_stack gives), filled a block of rows at a time."""
+    if not columns:
+        return np.empty((n, 0))
     rows = Filling(len(columns))
     rows.add(columns, n)
     return rows.matrix()
@@ -49,6 +51,8 @@ class Filling:
         `expected`: the rows the matrix will hold in all, as best known."""
         columns = [np.asarray(column, np.float64) for column in columns]
         k = len(columns[0]) if columns else 0
+        if not k:
+            return  # (nothing to guess the rows to come from)
         if self._x is None or self.rows + k > len(self._x):
             grown = 0 if self._x is None else 2 * len(self._x)
             x = np.empty((max(expected, grown, self.rows + k), self.d))

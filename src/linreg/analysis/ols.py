@@ -9,11 +9,22 @@ import numpy as np
 
 def standardized_residuals(scaled, W, b):
     """y − (x·W + b) on the standardized rows, from the precondition stage's
-    factor when it made one (x_s = q·R/√N: the rows' memory is q's now)."""
+    factor when it made one (x_s = q·R/√N: the rows' memory is q's now).
+    Made once for the statistics, the diagnostics and the error bounds of
+    one fit: kept with `scaled` for the W and b last asked (read-only)."""
+    W = np.asarray(W, np.float64)
+    key = (W.tobytes(), float(b))
+    kept = scaled.__dict__.get("_residuals")
+    if kept is not None and kept[0] == key:
+        return kept[1]
     if scaled.factor is not None:
         q, R = scaled.factor
-        return scaled.y - (q @ (R @ np.asarray(W, np.float64) / math.sqrt(len(scaled.y))) + b)
-    return scaled.y - (scaled.x @ W + b)
+        residuals = scaled.y - (q @ (R @ W / math.sqrt(len(scaled.y))) + b)
+    else:
+        residuals = scaled.y - (scaled.x @ W + b)
+    residuals.flags.writeable = False
+    scaled._residuals = (key, residuals)
+    return residuals
 
 
 def column_means(scaled):

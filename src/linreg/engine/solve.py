@@ -34,8 +34,10 @@ MAX_REFINEMENTS = 30
 BELOW_FLOAT64 = float(np.finfo(np.float64).eps) / 8
 # Arrays this large are shared with their tensor rather than copied (_tensor).
 SHARED_BYTES = 2**20
-# Rows of extended-precision data made at a time: about this many numbers.
-BLOCK_NUMBERS = 2**20
+# Rows of extended-precision data made at a time: about this many numbers
+# (4 MiB of long doubles: a block is made, multiplied and multiplied again
+# while it is still in the cache; blocks of 2**20 numbers took 1.1 times as long).
+BLOCK_NUMBERS = 2**18
 # Patience of the stall rule (core/training.py): for momentum methods the
 # oscillations last about √κ epochs, so patience grows with √κ. On the round
 # bowl of the orthogonalized data one step lands and the next ones only move
