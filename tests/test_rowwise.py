@@ -80,6 +80,14 @@ def test_the_factor_takes_the_standardized_rows_memory_and_they_come_back_the_sa
     fit = linreg.fit((x, y), weights=w, progress=False)
     alone = standardize(x, y, weights=w)
     assert fit.scaled.factor is not None and alone.factor is None
+    # A checkpoint's fingerprint hashes the rows made again a block at a time
+    # (none held whole): the digest of the whole array.
+    from linreg.data.scaling import row_blocks
+    from linreg.engine.checkpoint import Rows, fingerprint
+
+    blocks = Rows(np.dtype(np.float64), alone.x.shape, row_blocks(fit.scaled, rows=777))
+    assert fingerprint(blocks, 1.5) == fingerprint(alone.x, 1.5) == fingerprint(alone.x.copy(), 1.5)
+    assert "x" not in vars(fit.scaled)
     # The factor q was made in the memory the standardized rows had. Asked
     # for, they are made again from the data: new memory, the same numbers.
     again = fit.scaled.x

@@ -151,10 +151,12 @@ def _listeners(table, scaled, pre, plan, settings):
 def _checkpoints(plan, table, scaled, settings, tol, reading):
     if settings.checkpoint is None:
         return None
-    from linreg.engine.checkpoint import Checkpoints, files, fingerprint
+    from linreg.data.scaling import row_blocks
+    from linreg.engine.checkpoint import Checkpoints, Rows, files, fingerprint
 
-    if plan.engine == "memory":
-        data = fingerprint(scaled.x, scaled.y, np.array([scaled.y_mean, scaled.y_scale, scaled.rows]))
+    if plan.engine == "memory":  # the standardized rows' bytes (block by block, when they went to the factor)
+        rows = Rows(np.dtype(np.float64), (len(scaled.y), len(scaled.x_mean)), row_blocks(scaled))
+        data = fingerprint(rows, scaled.y, np.array([scaled.y_mean, scaled.y_scale, scaled.rows]))
     else:
         # The streamed statistics' last bits depend on the batches and workers
         # that summed them, so the files and the columns read identify the data.

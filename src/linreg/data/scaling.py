@@ -149,18 +149,30 @@ def standardize(x, y, intercept=True, weights=None):
     return scaled
 
 
-def rows_again(scaled):
-    """The standardized rows of `standardize`, made again from the data with
-    the same steps, so the same numbers (Standardized.factor)."""
+def rows_again(scaled, rows=slice(None)):
+    """The standardized rows of `standardize` (those of `rows`, a slice),
+    made again from the data with the same steps, so the same numbers
+    (Standardized.factor)."""
     x, first, shift, scale, root = scaled._steps
+    x = x[rows]
     out = aligned_empty(x.shape)
     np.subtract(x, first, out=out)
     if shift is not None:
         out -= shift
     out /= scale
     if root is not None:
-        out *= root[:, None]
+        out *= root[rows][:, None]
     return out
+
+
+def row_blocks(scaled, rows=4096):
+    """The standardized rows, `rows` at a time, without holding them all
+    again when they went to the factor."""
+    if "x" in scaled.__dict__ or scaled.factor is None:
+        yield scaled.x
+        return
+    for start in range(0, len(scaled.y), rows):
+        yield rows_again(scaled, slice(start, start + rows))
 
 
 def _weighted(x, y, u):

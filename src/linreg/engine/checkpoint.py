@@ -18,6 +18,7 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,17 +49,29 @@ def _history_variable(dtype, shape, name):
 
 
 def fingerprint(*parts):
-    """A SHA-256 digest of `parts`, arrays by their bytes and anything else
-    by its JSON text: the same parts give the same text."""
+    """A SHA-256 digest of `parts`, arrays by their bytes, Rows by those of the
+    array they make up, and anything else by its JSON text: the same parts
+    give the same text."""
     digest = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
-            part = np.ascontiguousarray(part)
+            part = Rows(part.dtype, part.shape, [part])
+        if isinstance(part, Rows):
             digest.update(str((part.dtype.str, part.shape)).encode())
-            digest.update(part.tobytes())
+            for block in part.blocks:
+                digest.update(np.ascontiguousarray(block, part.dtype).data)  # (no copy of a contiguous one)
         else:
             digest.update(json.dumps(part).encode())
     return digest.hexdigest()
+
+
+@dataclass
+class Rows:
+    """An array of `shape` given as blocks of its rows, in order."""
+
+    dtype: np.dtype
+    shape: tuple
+    blocks: object  # an iterable of arrays
 
 
 def files(paths):
