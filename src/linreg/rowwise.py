@@ -17,7 +17,7 @@ import numpy as np
 BLOCK_BYTES = 2**21
 
 
-def _block_rows(d):
+def block_rows(d):
     """Rows of d float64 numbers in a block of BLOCK_BYTES."""
     return max(1, BLOCK_BYTES // (8 * max(1, d)))
 
@@ -59,7 +59,7 @@ class Filling:
             if self._x is not None:
                 x[: self.rows] = self._x[: self.rows]
             self._x = x
-        step = _block_rows(self.d)
+        step = block_rows(self.d)
         for start in range(0, k, step):
             block = self._x[self.rows + start : self.rows + min(k, start + step)]
             for j, column in enumerate(columns):
@@ -90,7 +90,7 @@ def weighted_sums(u, values, divisor, square=False):
     of a row-major [N, d] array, the quotients made a block of rows at a
     time in one reused buffer instead of a whole new copy of the rows."""
     n, d = values.shape
-    rows = _block_rows(d)
+    rows = block_rows(d)
     total, buffer = np.zeros(d), np.empty((min(rows, n), d))
     for start in range(0, n, rows):
         block = buffer[: len(values[start : start + rows])]

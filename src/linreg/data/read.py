@@ -100,7 +100,7 @@ def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
         pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)), text)
     found, chunks, rows, dropped = [[] for _ in names], [], [], 0
     stacked = [names.index(name) for name in stack]
-    filling, seen = Filling(len(stacked)) if stacked else None, 0  # seen: the CSV bytes read so far
+    filling, seen, done = Filling(len(stacked)) if stacked else None, 0, 0  # the CSV bytes and the rows read so far
     for columns, dropped_here, check, most, *chunk in pieces:
         if check is not None:  # a Parquet piece not looked at yet
             columns, more = check(0)
@@ -110,8 +110,8 @@ def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
             for j, values in zip(stacked, filling.matrix().T):  # text after numbers: back to columns
                 found[j].append(values.copy())
             filling = None
+        done += len(columns[0])
         if filling is not None:
-            done = sum(rows) + len(columns[0])
             if chunk:  # `most` is the bytes left over the header's width: rows of the size read so far
                 seen += chunk[0].length
                 most = math.ceil(most * len(source.header) * done / seen * 1.02) + 64 if done else most
@@ -121,14 +121,14 @@ def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
                 column.append(piece)
         chunks += chunk
         rows.append(len(columns[0]))
-    if sum(rows) == 0 and dropped:
+    if done == 0 and dropped:
         raise everything_dropped(source.describe())
     columns = {}
     for name, column in zip(names, found):
         if filling is None or name not in stack:
             columns[name] = _joined(column)
         column.clear()  # its pieces' memory goes before the next column is joined
-    lines = csv_reader.Lines(chunks, rows) if source.format == "csv" else np.arange(sum(rows))
+    lines = csv_reader.Lines(chunks, rows) if source.format == "csv" else np.arange(done)
     return columns, lines, dropped, None if filling is None else filling.matrix()
 
 

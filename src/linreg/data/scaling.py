@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from linreg.rowwise import aligned_empty, column_extremes, weighted_sums
+from linreg.rowwise import aligned_empty, block_rows, column_extremes, weighted_sums
 
 
 def to_standardized(values, mean, scale):
@@ -165,12 +165,13 @@ def rows_again(scaled, rows=slice(None)):
     return out
 
 
-def row_blocks(scaled, rows=4096):
-    """The standardized rows, `rows` at a time, without holding them all
-    again when they went to the factor."""
+def row_blocks(scaled, rows=None):
+    """The standardized rows, `rows` at a time (a cache's worth by default),
+    without holding them all again when they went to the factor."""
     if "x" in scaled.__dict__ or scaled.factor is None:
         yield scaled.x
         return
+    rows = rows or block_rows(len(scaled.x_mean))
     for start in range(0, len(scaled.y), rows):
         yield rows_again(scaled, slice(start, start + rows))
 
