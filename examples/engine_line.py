@@ -3,8 +3,8 @@
     .venv/bin/python examples/engine_line.py [--json PATH]
 
 `--engine moments` gathers n, the means and the centred cross-products in one
-pass over the files and trains on them: the normal equations, whose rounding
-grows like κ²·ε. `--engine memory` keeps the rows, orthogonalizes them by QR
+pass over the files (summed beyond float64: about 1e-19) and trains on them:
+the normal equations, whose rounding grows like κ² times that. `--engine memory` keeps the rows, orthogonalizes them by QR
 and refines on extended-precision residuals: κ·ε or better. Both are fitted
 here to the same CSV file of every design of examples/digits_family.py (κ
 from 1 to 2.5e12), of examples/accuracy.py's targets (polynomials, generated
@@ -93,7 +93,10 @@ def measure(name, x, y, named, folder):
     reference = accuracy.exact_least_squares(x, y)
 
     def fitted(engine):
-        fit = linreg.fit(path, target="y", engine=engine, compile="none", progress=False, warn=lambda _: None)
+        # optimizer orthogonal: QR on the rows, whatever their κ (auto would solve
+        # from their statistics below plan.STATISTICS_LINE, the line measured here).
+        fit = linreg.fit(path, target="y", engine=engine, optimizer="orthogonal", compile="none", progress=False,
+                         warn=lambda _: None)
         digits = min(accuracy.correct_digits(fit.stats.coefficients, reference), DIGITS_CAP)
         return fit, digits
 

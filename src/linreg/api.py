@@ -137,13 +137,9 @@ def fit(
                                     max_levels)
         cov = read.cluster_groups(cov, data, plan.source, table)  # a column's labels, read with the rows
         clock.lap("read")
-        from linreg.data.design import scale_refusal
-        from linreg.data.scaling import ScaleError, standardize
+        from linreg.data.scaling import scale_table
 
-        try:
-            scaled = standardize(table.x, table.y, intercept=intercept, weights=table.weights)
-        except ScaleError as error:
-            raise scale_refusal(table, error) from None
+        scaled = scale_table(table, intercept, planning.STATISTICS_LINE if plan.statistics else None)
         clock.lap("scale")
     else:  # one streamed pass gathers the statistics, already standardized
         table, scaled = read.read_moments(plan, reading)
@@ -153,7 +149,8 @@ def fit(
         (warn or _print("note"))(note)
     from linreg.precondition import precondition
 
-    pre = precondition(scaled, lambda: read.largest_curvature(plan, reading, table, scaled), table, plan.method == "orthogonal")
+    pre = precondition(scaled, lambda: read.largest_curvature(plan, reading, table, scaled), table,
+                       plan.method == "orthogonal" and scaled.represents is None)
     clock.lap("precondition")
 
     from linreg import train

@@ -52,7 +52,7 @@ def infer(table, scaled, pre, solution, dtype, cov=("nonrobust", {})):
         stats = ols.loss_statistics(scaled, solution.W, solution.b, mean_square)
     found = diagnostics(scaled, solution.W, solution.b, table.x, table.weights, singular_values,
                         getattr(table, "log_weights", None), mean_square=mean_square,
-                        R=R if table.x is not None else None)  # the rows' factor, not the pseudo-rows'
+                        R=R if table.x is not None else None, raw_y=table.y)  # (pseudo-rows': the same κ)
 
     covariance = Covariance("nonrobust", stats.covariance, True, stats.df_residual, scaled.intercept)
     if cov[0] != "nonrobust":

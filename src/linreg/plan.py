@@ -46,13 +46,18 @@ MAX_EPOCHS = 10**15  # the loop counts epochs in int64; 1e15 epochs would take y
 # built; max_levels (--max-levels) raises the limit.
 MAX_LEVELS = 1000
 
-# "auto" keeps the rows in memory whenever they fit, for QR: the one-pass
-# statistics (normal equations) trail it by 1.4 digits at κ = 1 already and
-# by about 1.5 more per decade of κ (docs/engine-line.md), so they are taken
-# only for data that does not fit. It keeps them when the reader's copy (about this many times
-# the CSV's bytes, measured, or 8 bytes a number for Parquet, times 4) takes at
-# most this share of the memory available.
+# Engine "auto" keeps the rows in memory whenever they fit. It keeps them
+# when the reader's copy (about this many times the CSV's bytes, measured, or
+# 8 bytes a number for Parquet, times 4) takes at most this share of the
+# memory available.
 CSV_MEMORY_FACTOR, PARQUET_MEMORY_FACTOR, MEMORY_SHARE = 13, 4, 0.5
+# Optimizer "auto" on rows in memory first gathers their statistics (one pass,
+# beyond float64: data/moments.py) and solves from them when the condition
+# number they reveal is below this line, where the normal equations gave QR's
+# digits to half a digit on every design measured (docs/engine-line.md:
+# 71 designs below κ 42.5); above it, QR on the rows. Not with a robust
+# covariance, whose sandwich is made from the rows' own QR factor.
+STATISTICS_LINE = 40.0
 
 
 def method_of(optimizer, engine):
@@ -304,6 +309,9 @@ class Plan:
     source: object  # data/sources.py's Source of the files; None for frames, arrays, standard input
     cluster: object  # engine/cluster.py: this process's place among the workers (Single when alone)
     method: str  # what trains: "orthogonal" or an optimizer's name
+    # Rows in memory, optimizer auto: solve from their statistics when their κ
+    # is below STATISTICS_LINE (data/scaling.from_statistics), else QR on the rows.
+    statistics: bool = False
 
 
 def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust", {}), penalized=False):
@@ -328,7 +336,8 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
                 "a folder or a glob); data frames, arrays and standard input are fitted in memory"
             )
         _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None)
-        return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"))
+        return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"),
+                    _statistics_first("memory", optimizer, cov, penalized))
     from linreg.data.sources import open_source
 
     source = open_source(data)
@@ -342,7 +351,12 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
                           "give the name of their column (--cov cluster:COL), not the labels")
     _refuse(engine, config.size, categorical, optimizer, wide=len(source.header) - 1 > MAX_MOMENTS_FEATURES,
             cov_type=cov[0], penalized=penalized)
-    return Plan(engine, source, clusters.current(config), method_of(optimizer, engine))
+    return Plan(engine, source, clusters.current(config), method_of(optimizer, engine),
+                _statistics_first(engine, optimizer, cov, penalized))
+
+
+def _statistics_first(engine, optimizer, cov, penalized):
+    return engine == "memory" and optimizer == "auto" and cov[0] == "nonrobust" and not penalized
 
 
 def _refuse(engine, workers, categorical, optimizer, wide, cov_type="nonrobust", penalized=False):

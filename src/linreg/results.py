@@ -163,7 +163,7 @@ class Fit:
         def get(self):
             self._valid(what, statistics=rows)
             value = getattr(self.diagnostics, name)
-            if rows and self.scaled.represents is not None and math.isnan(value):
+            if rows and self.engine != "memory" and math.isnan(value):
                 raise LinregError(f"no {what}: engine {self.engine} gathers statistics of the rows, not the rows "
                                   "themselves, which it needs; fit with engine memory for it")
             return value

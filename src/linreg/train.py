@@ -115,7 +115,8 @@ def train(plan, table, scaled, pre, settings, tol, reading):
                  settings.batch_rows)
         solution = train_streamed(plan.method, scaled, pre.curvature, files, dtype, settings.learning_rate, **run)
     elif plan.method == "orthogonal":
-        given = None if table.x is None else (table.x, table.y, table.weights)  # for the refinement
+        # The refinement's residuals: of the rows, or of the statistics' pseudo-rows.
+        given = None if table.x is None or scaled.represents is not None else (table.x, table.y, table.weights)
         solution = solve.train_orthogonal(scaled, pre.ortho, dtype, settings.learning_rate, **run, data=given)
     else:
         solution = solve.train_direct(plan.method, scaled, pre.curvature, dtype, settings.learning_rate, **run)

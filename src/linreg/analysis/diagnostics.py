@@ -120,15 +120,17 @@ def _condition_note(raw, standardized):
 
 
 def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=None, log_weights=None,
-                mean_square=None, R=None):
+                mean_square=None, R=None, raw_y=None):
     """The Diagnostics of the fit (W_s, b_s) on the standardized data `scaled`
     (a data.scaling.Standardized), with the definitions statsmodels' OLS uses.
 
     Never raises or warns on account of the numbers (an exact fit, few rows):
     what cannot be computed is inf or nan, as described in Diagnostics.
     Fitted from streamed statistics (scaled.represents), the residuals
-    themselves were never held, so the tests of their shape are nan; Σ log w
-    comes as `log_weights` instead of the weights. Without even the
+    themselves were never held, so the tests of their shape are nan, unless
+    the rows are at hand all the same (raw_x and raw_y: rows in memory solved
+    from their statistics); Σ log w comes as `log_weights` instead of the
+    weights. Without even the
     statistics' cross-products (scaled.cross_products False) the fit's mean
     squared error `mean_square` stands in for the residuals, and the
     condition numbers are nan. R: the QR factor of the standardized rows,
@@ -139,7 +141,8 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     y = scaled.y
     W_s = np.asarray(W_s, np.float64).reshape(-1)
     n, d = scaled.rows, len(scaled.x_mean)
-    streamed = scaled.represents is not None
+    rows_at_hand = raw_x is not None and raw_y is not None
+    streamed = scaled.represents is not None and not rows_at_hand
     known = scaled.cross_products
     constant = 1 if scaled.intercept else 0
     df_model, df_resid = d, n - d - constant
@@ -177,10 +180,15 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         bic = -2.0 * log_likelihood + math.log(n) * k
 
         # The shape of the residuals: unit-free, so the standardized ones do.
+        if rows_at_hand and scaled.represents is not None:  # the rows', not the pseudo-rows'
+            residuals = _row_residuals(scaled, W_s, b_s, raw_x, raw_y, raw_weights)
+            ssr_rows = float(residuals @ residuals)
+        else:
+            ssr_rows = ssr
         if exact or streamed:
             dw = omnibus = omnibus_p = jb = jb_p = skew = kurtosis = math.nan
         else:
-            dw = float(np.sum(np.diff(residuals) ** 2) / ssr)
+            dw = float(np.sum(np.diff(residuals) ** 2) / ssr_rows)
             skew = float(stats.skew(residuals))
             kurtosis = float(3.0 + stats.kurtosis(residuals))
             jb = n / 6.0 * (skew**2 + (kurtosis - 3.0) ** 2 / 4.0)
@@ -226,6 +234,16 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         exact=bool(exact),
         condition_note=_condition_note(raw, standardized),
     )
+
+
+def _row_residuals(scaled, W_s, b_s, x, y, weights):
+    """The rows' residuals in the standardized units (over σ_y, times √(w/w̄)
+    with weights), for coefficients trained on pseudo-rows."""
+    W, b = scaled.coefficients(W_s, b_s)
+    residuals = (y - (x @ W + b)) / scaled.y_scale
+    if weights is not None:
+        residuals *= np.sqrt(weights / scaled.weight_mean)
+    return residuals
 
 
 def _ratio(singular_values):

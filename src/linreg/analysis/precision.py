@@ -157,7 +157,7 @@ def error_bounds(method, dtype, scaled, R, W, b, *, final_gradient=0.0, correcti
         # Stopping early: the weights are (xᵀx)⁻¹·(n/2)·gradient from the minimum.
         terms["early stop"] = second * n / 2 * final_gradient
     if scaled.represents is not None:  # streamed: the cross-products xᵀx were rounded
-        terms["cross-products"] = stage(eps64, 0.0, width * (y_norm + size))
+        terms["cross-products"] = stage(scaled.cross_epsilon or eps64, 0.0, width * (y_norm + size))
     if not scaled.intercept:
         value[0], terms = 0.0, {name: np.concatenate([[0.0], term[1:]]) for name, term in terms.items()}
     return Bounds(terms, value)

@@ -23,7 +23,12 @@ with the update of Chan, Golub and LeVeque (1979),
     n = n_a + n_b,  δ = z̄_b - z̄_a,  z̄ = z̄_a + δ·n_b/n,
     C = C_a + C_b + δδᵀ·n_a·n_b/n,
 
-keeps every sum of squares a sum of small, same-signed numbers. With
+keeps every sum of squares a sum of small, same-signed numbers. The sums
+themselves are made beyond float64's rounding (`Moments.of`): the normal
+equations square the condition number κ, so float64 sums, good to about ε,
+would leave the coefficients κ²·ε, where QR on the rows leaves κ·ε; sums
+good to about 1e-19 give QR's digits wherever κ²·1e-19 is below float64's
+own rounding (docs/engine-line.md measures where). With
 observation weights w, n counts the weight (Σw), z̄ and C are weighted, and
 the formulas are the same. The merge is exact algebra, so a pass may be split
 into any batches, files or workers; in floating point the result depends on
@@ -35,10 +40,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from linreg.data import extended
+from linreg.data.extended import EXTENDED, EXTENDED_EPSILON, UNIT_RANGE, pair
+
 
 @dataclass
 class Moments:
-    """n, the means and the centred cross-products of the rows [x, y] (float64).
+    """n, the means and the centred cross-products of the rows [x, y].
 
     rows:        how many rows (for degrees of freedom)
     weight:      Σw, the rows' total weight (= rows without weights)
@@ -48,6 +56,9 @@ class Moments:
                  sums of squares Σ w·(z_j - z̄_j)² (d + 1 numbers instead of (d + 1)²)
     log_weights: Σ log w (the weighted log-likelihood needs it); 0 without weights
     exponents:   [d + 1] each column's power of two (see `of`)
+    mean_low, C_low: what mean and C (float64) leave out of the statistics
+                 gathered beyond float64: `extended_mean` = mean + mean_low,
+                 `extended_C` = C + C_low, in extended precision (see `of`)
 
     Why the powers of two: a column of numbers near 1e-160 has squares near
     1e-320, below the smallest normal float64, where digits are lost; one near
@@ -62,10 +73,28 @@ class Moments:
     C: np.ndarray
     log_weights: float = 0.0
     exponents: np.ndarray = None
+    mean_low: np.ndarray = None
+    C_low: np.ndarray = None
 
     def __post_init__(self):
         if self.exponents is None:
             self.exponents = np.zeros(len(self.mean), np.int64)
+        self.mean_low = np.zeros_like(self.mean) if self.mean_low is None else self.mean_low
+        self.C_low = np.zeros_like(self.C) if self.C_low is None else self.C_low
+
+    @classmethod
+    def extended(cls, rows, weight, mean, C, log_weights=0.0, exponents=None):
+        """Moments from extended-precision mean and C, kept as float64 pairs."""
+        (mean, mean_low), (C, C_low) = pair(mean), pair(C)
+        return cls(rows, weight, mean, C, log_weights, exponents, mean_low, C_low)
+
+    @property
+    def extended_mean(self):
+        return self.mean.astype(EXTENDED) + self.mean_low
+
+    @property
+    def extended_C(self):
+        return self.C.astype(EXTENDED) + self.C_low
 
     @property
     def diagonal(self):
@@ -82,50 +111,12 @@ class Moments:
 
     @classmethod
     def of(cls, x, y, w=None, diagonal=False):
-        """The statistics of one batch: centred on its own mean (two passes), then one matrix
-        product (or, diagonal, one sum of squares per column: O(rows·d), not O(rows·d²))."""
+        """The statistics of one batch, beyond float64's own rounding
+        (data/extended.py's `sums`)."""
         width = x.shape[1] + 1
         if len(y) == 0:
             return cls.empty(width, diagonal)
-        # Columns as rows ([d, rows], contiguous when x comes column by column,
-        # as the reader gives it): centring makes the one copy, and the
-        # products of such rows run at the speed of the matrix-multiply kernel.
-        columns = np.asarray(x, np.float64).T
-        y = np.asarray(y, np.float64)
-        peaks = np.append(np.maximum(columns.max(axis=1), -columns.min(axis=1)), max(y.max(), -y.min()))
-        exponents = np.where((peaks > 0) & ((peaks < UNIT_RANGE[0]) | (peaks > UNIT_RANGE[1])), np.frexp(peaks)[1], 0)
-        if np.any(exponents):  # the rare column far from 1: counted in its own units
-            columns = columns * np.ldexp(1.0, -exponents[:-1])[:, None]
-            y = y * np.ldexp(1.0, -int(exponents[-1]))
-        with np.errstate(all="ignore"):  # what overflows is found by the checks (`problem`)
-            if w is None:
-                weight, log_weights = float(len(y)), 0.0
-                mean = np.append(columns.mean(axis=1), y.mean())
-            else:
-                w = np.asarray(w, np.float64)
-                weight, log_weights = float(w.sum()), float(np.sum(np.log(w)))
-                mean = np.append(columns @ w, y @ w) / weight
-            xc = columns - mean[:-1, None]
-            yc = y - mean[-1]
-            # A second pass over the centred values: the mean summed in float64
-            # is off by about ε·|mean|, which is most of the spread of a column
-            # whose mean is 1e13 times its spread. The mean of the centred
-            # values is that error, measured on numbers of the spread's size.
-            if w is None:
-                error = np.append(xc.mean(axis=1), yc.mean())
-            else:
-                error = np.append(xc @ w, yc @ w) / weight
-            mean = mean + error
-            xc, yc = xc - error[:-1, None], yc - error[-1]
-            xw, yw = (xc, yc) if w is None else (xc * w, yc * w)
-            if diagonal:
-                C = np.append(np.einsum("ij,ij->i", xw, xc), yw @ yc)
-                return cls(len(y), weight, mean, C, log_weights, exponents)
-            C = np.empty((width, width))
-            C[:-1, :-1] = xw @ xc.T
-            C[:-1, -1] = C[-1, :-1] = xw @ yc
-            C[-1, -1] = yw @ yc
-        return cls(len(y), weight, mean, C, log_weights, exponents)
+        return cls.extended(len(y), *extended.sums(x, y, w, diagonal))
 
     def _in_units(self, exponents):
         """The same statistics counted in units of 2**exponents (each at least self's)."""
@@ -134,10 +125,12 @@ class Moments:
             return self
         scale = np.ldexp(1.0, shift)
         squares = scale * scale if self.diagonal else np.outer(scale, scale)
-        return Moments(self.rows, self.weight, self.mean * scale, self.C * squares, self.log_weights, exponents)
+        return Moments(self.rows, self.weight, self.mean * scale, self.C * squares, self.log_weights, exponents,
+                       self.mean_low * scale, self.C_low * squares)
 
     def merge(self, other):
-        """The statistics of both sets of rows together (Chan, Golub and LeVeque)."""
+        """The statistics of both sets of rows together (Chan, Golub and
+        LeVeque), in extended precision."""
         if other.rows == 0:
             return self
         if self.rows == 0:
@@ -145,31 +138,29 @@ class Moments:
         units = np.maximum(self.exponents, other.exponents)
         a, b = self._in_units(units), other._in_units(units)
         weight = a.weight + b.weight
-        delta = b.mean - a.mean
-        mean = a.mean + delta * (b.weight / weight)
+        mean_a = a.extended_mean
+        delta = b.extended_mean - mean_a
+        mean = mean_a + delta * (EXTENDED(b.weight) / EXTENDED(weight))
         with np.errstate(all="ignore"):
             product = delta * delta if a.diagonal else np.outer(delta, delta)
-            C = a.C + b.C + product * (a.weight * b.weight / weight)
-        return Moments(a.rows + b.rows, weight, mean, C, a.log_weights + b.log_weights, units)
+            C = a.extended_C + b.extended_C + product * (EXTENDED(a.weight) * EXTENDED(b.weight) / EXTENDED(weight))
+        return Moments.extended(a.rows + b.rows, weight, mean, C, a.log_weights + b.log_weights, units)
 
     # --- one vector, for an all-reduce between workers ---------------------------
 
     def pack(self):
-        return np.concatenate([[self.rows, self.weight, self.log_weights], self.exponents, self.mean, self.C.ravel()])
+        return np.concatenate([[self.rows, self.weight, self.log_weights], self.exponents, self.mean, self.mean_low,
+                               self.C.ravel(), self.C_low.ravel()])
 
     @classmethod
     def unpack(cls, vector, width):
         rows, weight, log_weights = vector[:3]
         exponents = vector[3 : 3 + width].astype(np.int64)
-        mean, C = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width :]
-        C = C if len(C) == width else C.reshape(width, width)  # diagonal: d + 1 numbers
-        return cls(int(rows), float(weight), mean.copy(), C.copy(), float(log_weights), exponents)
-
-
-# Columns whose largest magnitude lies outside this range are counted in units
-# of their own power of two; inside it, squares and sums of up to 1e15 of them
-# neither underflow nor overflow.
-UNIT_RANGE = (2.0**-300, 2.0**300)
+        mean, mean_low = vector[3 + width : 3 + 2 * width], vector[3 + 2 * width : 3 + 3 * width]
+        C, C_low = np.split(vector[3 + 3 * width :], 2)
+        shape = (width,) if len(C) == width else (width, width)  # diagonal: d + 1 numbers
+        return cls(int(rows), float(weight), mean.copy(), C.reshape(shape).copy(), float(log_weights), exponents,
+                   mean_low.copy(), C_low.reshape(shape).copy())
 
 
 def merge_all(parts):
@@ -213,24 +204,32 @@ def gathered(cluster, parts, dropped):
 # --- from the statistics to a problem the heart can train on -------------------
 
 
-def standardized(moments, intercept=True):
+def standardized(moments, intercept=True, extended=False):
     """Means, scales and the standardized cross-products Σ w·z_s z_sᵀ of [x, y].
 
     As data/scaling.py does for rows in memory: every column centred on its
     (weighted) mean and divided by its standard deviation, or, without an
     intercept, not centred and divided by its root mean square. Without an
     intercept the uncentred cross-products are C + Σw·z̄z̄ᵀ. From diagonal
-    statistics S is None: only the means and scales are known.
+    statistics S is None: only the means and scales are known. Computed in
+    extended precision from the statistics' extended values; returned as
+    float64, or, `extended`, the means and S in extended precision (the
+    scales are float64 either way: the units the coefficients go back by,
+    S divided by exactly those).
     """
-    C, mean, weight = moments.C, moments.mean, moments.weight
+    C, mean, weight = moments.extended_C, moments.extended_mean, EXTENDED(moments.weight)
     with np.errstate(all="ignore"):
         if not intercept:
             C = C + weight * (mean * mean if moments.diagonal else np.outer(mean, mean))
             mean = np.zeros_like(mean)
-        scale = np.sqrt((C if moments.diagonal else np.diag(C)) / weight)
-        S = None if moments.diagonal else C / np.outer(scale, scale)  # free of units: the powers of two cancel
+        scale = np.sqrt((C if moments.diagonal else np.diag(C)) / weight).astype(np.float64)
+        wide = scale.astype(EXTENDED)  # (a product of two float64 scales rounded to float64 would undo the rest)
+        S = None if moments.diagonal else C / np.outer(wide, wide)  # free of units: the powers of two cancel
     # Means and scales back in the data's own units.
-    return np.ldexp(mean, moments.exponents), np.ldexp(scale, moments.exponents), S
+    mean, scale = np.ldexp(mean, moments.exponents), np.ldexp(scale, moments.exponents)
+    if extended:
+        return mean, scale, S
+    return mean.astype(np.float64), scale, None if S is None else S.astype(np.float64)
 
 
 def pseudo_rows(S, weight):
@@ -250,20 +249,15 @@ def pseudo_rows(S, weight):
     on the quadratic form: the same model, the same loss written as a mean of
     squares, the same tape, step and loop, whatever N was.
     """
-    width = len(S)
-    R = _factor(S)
-    rows = math.sqrt(width / weight) * np.vstack([R, -R])
-    return rows[:, :-1], rows[:, -1]
+    rows = _rows(S, weight)
+    return rows[:, :-1].astype(np.float64), rows[:, -1].astype(np.float64)
 
 
-def _factor(S):
-    """An R with RᵀR = S: Cholesky's, or, when S is singular (an exact fit makes
-    y a combination of the columns), one from the eigenvalues, S = V·Λ·Vᵀ."""
-    try:
-        return np.linalg.cholesky(S).T
-    except np.linalg.LinAlgError:
-        values, vectors = np.linalg.eigh(S)
-        return np.sqrt(np.clip(values, 0.0, None))[:, None] * vectors.T
+def _rows(S, weight):
+    """The pseudo-rows [x, y] of `pseudo_rows`, in S's precision where the
+    factor could be made in it (data/extended.py's `factor`)."""
+    R = extended.factor(S)
+    return np.sqrt(R.dtype.type(len(S)) / R.dtype.type(weight)) * np.vstack([R, -R])
 
 
 # How far a standardized column may lie from the span of the others before it
@@ -287,16 +281,27 @@ def problem(moments, features, target, intercept=True, weighted=False, source="t
 
     mean, scale, S = _checked(moments, features, target, intercept, source)
     n, d = moments.rows, len(features)
+    rounded = mean.astype(np.float64)
     if moments.diagonal:
         return Standardized(
-            mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), np.zeros((0, d)), np.zeros(0), intercept,
+            rounded[:-1], scale[:-1], float(rounded[-1]), float(scale[-1]), np.zeros((0, d)), np.zeros(0), intercept,
             moments.weight / n, weighted, represents=n, cross_products=False,
         )  # fmt: skip
-    _check_combinations(S[:-1, :-1] / moments.weight, features, source)
-    x, y = pseudo_rows(S, moments.weight)
+    _check_combinations((S[:-1, :-1] / EXTENDED(moments.weight)).astype(np.float64), features, source)
+    rows = _rows(S, moments.weight)
+    rows_extended = None
+    if rows.dtype == EXTENDED and EXTENDED_EPSILON < np.finfo(np.float64).eps:
+        # The refinement's rows. The model is centred on the float64 means
+        # the coefficients go back by, which miss the statistics' own by a
+        # rounding: the rows sit that far off centre (in standardized
+        # units), so that the intercept the refinement finds makes up for
+        # it. (With weights the intercept is not trained: left centred.)
+        offset = np.zeros(d + 1, EXTENDED) if weighted else (mean - rounded) / scale
+        rows_extended = rows + offset
     return Standardized(
-        mean[:-1], scale[:-1], float(mean[-1]), float(scale[-1]), x, y, intercept,
-        moments.weight / n, weighted, represents=n,
+        rounded[:-1], scale[:-1], float(rounded[-1]), float(scale[-1]), rows[:, :-1].astype(np.float64),
+        rows[:, -1].astype(np.float64), intercept, moments.weight / n, weighted, represents=n,
+        extended_rows=rows_extended, cross_epsilon=extended.statistics_epsilon(n, d + 1, rows_extended is not None),
     )  # fmt: skip
 
 
@@ -308,18 +313,18 @@ def describe_coefficients(d, intercept):
 
 
 def _checked(moments, features, target, intercept, source):
-    """`standardized(moments)`, after the checks on the rows, the finite
-    numbers, the constant columns and the spreads."""
+    """`standardized(moments, extended=True)`, after the checks on the rows,
+    the finite numbers, the constant columns and the spreads."""
     from linreg.errors import LinregError
 
     n, d = moments.rows, len(features)
     if n <= d + intercept:
         raise LinregError(f"{source} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
                           f"it needs at least {d + intercept + 1} rows")
-    return checked_columns(moments, features, target, intercept, source)
+    return checked_columns(moments, features, target, intercept, source, extended=True)
 
 
-def checked_columns(moments, features, target, intercept, source):
+def checked_columns(moments, features, target, intercept, source, extended=False):
     """`standardized(moments)`, after the checks on the finite numbers, the
     constant columns and the spreads (a penalized fit needs these, not the
     rows' count)."""
@@ -343,7 +348,7 @@ def checked_columns(moments, features, target, intercept, source):
             )
     if constant[-1]:
         raise LinregError(f"{source}: target column {target!r} is constant; there is nothing to fit")
-    mean, scale, S = standardized(moments, intercept)
+    mean, scale, S = standardized(moments, intercept, extended)
     if np.any(scale < np.finfo(np.float64).tiny):
         j = int(np.argmin(scale))
         raise LinregError(f"{source}: column {[*features, target][j]!r}: its spread is too small for float64 arithmetic; "

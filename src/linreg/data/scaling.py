@@ -57,6 +57,13 @@ class Standardized:
     # are then empty, and nothing that needs xᵀx (standard errors, the
     # closed-form answer, the condition number) can be computed.
     cross_products: bool = True
+    # Pseudo-rows from statistics gathered beyond float64 (data/moments.py):
+    # the same rows as x and y, [x, y] in extended precision, which the
+    # refinement's residuals use (engine/solve.Extended); and the relative
+    # rounding of their cross-products (float64's ε when None: the rows
+    # themselves, or statistics summed in float64).
+    extended_rows: np.ndarray = None
+    cross_epsilon: float = None
 
     # Settled when made, as plain values, so later stages read them without
     # calling back into this one:
@@ -105,6 +112,46 @@ class Standardized:
         wide = np.longdouble
         b = wide(self.y_mean) + wide(self.y_scale) * wide(float(b)) - np.dot(W.astype(wide), np.asarray(self.x_mean, wide))
         return W, float(b)
+
+
+def scale_table(table, intercept=True, statistics_line=None):
+    """The scale stage for rows in memory: the Standardized rows, or, given
+    `statistics_line`, the pseudo-rows of their statistics when the
+    condition number those reveal is below it (`from_statistics`)."""
+    from linreg.data.design import scale_refusal
+
+    if statistics_line is not None and (scaled := from_statistics(table, intercept, statistics_line)) is not None:
+        return scaled
+    try:
+        return standardize(table.x, table.y, intercept=intercept, weights=table.weights)
+    except ScaleError as error:
+        raise scale_refusal(table, error) from None
+
+
+def from_statistics(table, intercept, line):
+    """The rows of a Table as the Standardized pseudo-rows of their statistics
+    (data/moments.py), when the condition number of the standardized columns
+    those reveal is below `line` -- where the normal equations from
+    statistics made beyond float64 give QR's digits (docs/engine-line.md);
+    else None, and for whatever the rows' own checks must say (a constant
+    column, one a combination of others), or where numpy's long double is
+    no wider than float64."""
+    from linreg.data.extended import EXTENDED, EXTENDED_EPSILON
+    from linreg.data.moments import Moments, checked_columns, problem
+    from linreg.errors import LinregError
+
+    if table.x is None or not len(table.y) or EXTENDED_EPSILON >= np.finfo(np.float64).eps:
+        return None
+    names = [f"x{j}" for j in range(table.x.shape[1])]  # (for messages only, which lead to None)
+    moments = Moments.of(table.x, table.y, table.weights)
+    try:
+        S = checked_columns(moments, names, "y", intercept, "the rows", extended=True)[2]
+    except LinregError:
+        return None
+    values = np.linalg.eigvalsh((S[:-1, :-1] / EXTENDED(moments.weight)).astype(np.float64))
+    if not (len(values) and values[0] > 0 and math.sqrt(values[-1] / values[0]) < line):
+        return None
+    return problem(moments, names, "y", intercept, table.weights is not None)
 
 
 def standardize(x, y, intercept=True, weights=None):

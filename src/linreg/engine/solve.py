@@ -303,6 +303,8 @@ class Extended:
         """The `rows` (a slice): the standardized columns times their spreads, and y standardized."""
         s = self.scaled
         if self.x is None:
+            if s.extended_rows is not None:  # statistics gathered beyond float64
+                return s.extended_rows[rows, :-1], s.extended_rows[rows, -1]
             return s.x[rows].astype(EXTENDED), s.y[rows].astype(EXTENDED)
         x = self.x[rows].astype(EXTENDED) - s.x_mean
         y = (self.y[rows].astype(EXTENDED) - s.y_mean) / s.y_scale

@@ -25,7 +25,8 @@ def _method_line(fit):
             descent = f"reached the rounding floor in {_plural(first, 'epoch')}"
         else:  # the last epoch measured the gradient where the steps before it had landed
             descent = f"landed in {_plural(first - 1, 'step')} (one more epoch saw it there)"
-        how = (f"optimizer {fit.optimizer_name} ({solution.name}): the data orthogonalized by QR, where descent "
+        data = "the data" if fit.scaled.represents is None else "the statistics' pseudo-rows"
+        how = (f"optimizer {fit.optimizer_name} ({solution.name}): {data} orthogonalized by QR, where descent "
                f"from zero {descent}")
         if solution.first_converged:
             how += f", then {_plural(rounds, 'refinement round')} (a step each) on extended-precision residuals"
@@ -85,6 +86,11 @@ def _zero_note(fit):
 def _engine_line(fit):
     where = {"memory": "rows in memory", "moments": "trained on streamed statistics (one pass)",
              "stream": "one streamed pass over the data per epoch"}[fit.engine]
+    if fit.engine == "memory" and fit.scaled.represents is not None:
+        from linreg.plan import STATISTICS_LINE
+
+        where += (f", trained on their statistics (condition number {fit.condition_number:.3g} < "
+                  f"{STATISTICS_LINE:g}: QR's digits)")
     workers = "" if fit.cluster is None or fit.cluster.size == 1 else f", {fit.cluster.size} workers"
     return f"engine {fit.engine}: {where}{workers}"
 
@@ -160,7 +166,7 @@ def summary(fit):
         f"   n  {stats.n}   df  {stats.df_residual}",
     ]
     if result.converged:
-        lines += _diagnostic_lines(fit.diagnostics, streamed=fit.scaled.represents is not None)
+        lines += _diagnostic_lines(fit.diagnostics, streamed=fit.engine != "memory")
     if not known:
         return "\n".join(lines)
     name = fit.solution.name
