@@ -59,20 +59,24 @@ def sums(x, y, w=None, diagonal=False):
     y = np.asarray(y, np.float64)
     w = None if w is None else np.asarray(w, np.float64)
     with np.errstate(all="ignore"):  # what overflows is found by the checks (`problem`)
-        highest = np.append(columns.max(axis=1), y.max())
-        lowest = np.append(columns.min(axis=1), y.min())
-        peaks = np.maximum(highest, -lowest)
-        exponents = np.where((peaks > 0) & ((peaks < UNIT_RANGE[0]) | (peaks > UNIT_RANGE[1])), np.frexp(peaks)[1], 0)
-        units = np.ldexp(1.0, -exponents)
-        blocks = _Blocks(columns, y, w, units)
         if w is None:
             weight, log_weights = float(n), 0.0
-            shift = sum(values.sum(axis=1) for values, _ in blocks) / weight
         else:
             weight, log_weights = float(w.sum()), float(np.sum(np.log(w)))
-            shift = sum(values @ weights for values, weights in blocks) / weight
+        # A first pass, a block at a time (the blocks are contiguous copies,
+        # whatever the layout of x): each column's extremes and float64 mean.
+        # A column far from 1 (see UNIT_RANGE) is counted in units of its own
+        # power of two, and its mean found again in them.
+        units = np.ones(width)
+        blocks = _Blocks(columns, y, w, units)
+        highest, lowest, shift = blocks.extremes_and_mean(weight)
+        peaks = np.maximum(highest, -lowest)
+        exponents = np.where((peaks > 0) & ((peaks < UNIT_RANGE[0]) | (peaks > UNIT_RANGE[1])), np.frexp(peaks)[1], 0)
+        if np.any(exponents):
+            units[:] = np.ldexp(1.0, -exponents)
+            highest, lowest, shift = blocks.extremes_and_mean(weight)
         # The largest |z| (and |w·z|) bound the split's powers of two.
-        reach = np.maximum(highest * units - shift, shift - lowest * units) * (1 + 8 * np.finfo(np.float64).eps)
+        reach = np.maximum(highest - shift, shift - lowest) * (1 + 8 * np.finfo(np.float64).eps)
         bits = split_bits(n)
         sigma = _sigma(reach, bits)
         sigma_left = sigma if w is None else _sigma(reach * w.max() * (1 + 8 * np.finfo(np.float64).eps), bits)
@@ -154,6 +158,16 @@ class _Blocks:
             np.multiply(self.columns[:, rows], self.units[:-1, None], out=block[:-1])
             np.multiply(self.y[rows], self.units[-1], out=block[-1])
             yield block, None if self.w is None else self.w[rows]
+
+    def extremes_and_mean(self, weight):
+        """Each row's largest and least value and (weighted) mean, in the units."""
+        width = len(self.units)
+        highest, lowest, total = np.full(width, -np.inf), np.full(width, np.inf), np.zeros(width)
+        for values, weights in self:
+            np.maximum(highest, values.max(axis=1), out=highest)
+            np.minimum(lowest, values.min(axis=1), out=lowest)
+            total += values.sum(axis=1) if weights is None else values @ weights
+        return highest, lowest, total / weight
 
     def split(self, values, shift, sigma):
         """[h; l] with h + l = values − shift exactly (see `of`); keeps z =
