@@ -137,13 +137,13 @@ def from_statistics(table, intercept, line):
     column, one a combination of others), or where numpy's long double is
     no wider than float64."""
     from linreg.data.extended import EXTENDED, EXTENDED_EPSILON
-    from linreg.data.moments import Moments, checked_columns, problem
+    from linreg.data.moments import checked_columns, problem
     from linreg.errors import LinregError
 
     if table.x is None or not len(table.y) or EXTENDED_EPSILON >= np.finfo(np.float64).eps:
         return None
     names = [f"x{j}" for j in range(table.x.shape[1])]  # (for messages only, which lead to None)
-    moments = Moments.of(table.x, table.y, table.weights)
+    moments = _statistics_of(table.x, table.y, table.weights)
     try:
         S = checked_columns(moments, names, "y", intercept, "the rows", extended=True)[2]
     except LinregError:
@@ -152,6 +152,30 @@ def from_statistics(table, intercept, line):
     if not (len(values) and values[0] > 0 and math.sqrt(values[-1] / values[0]) < line):
         return None
     return problem(moments, names, "y", intercept, table.weights is not None)
+
+
+def _statistics_of(x, y, weights):
+    """Moments.of the rows, the halves of many rows on two cores (one
+    matrix-multiply thread each), merged in order: the same bits however many
+    cores there are."""
+    from linreg.data.moments import Moments
+
+    n = len(y)
+    if n < PARALLEL_ROWS:
+        return Moments.of(x, y, weights)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    halves = [slice(0, n // 2), slice(n // 2, n)]
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda rows: Moments.of(x[rows], y[rows], None if weights is None else weights[rows]),
+                              halves))
+    return parts[0].merge(parts[1])
+
+
+# From this many rows the statistics of rows in memory are gathered in two halves at once.
+PARALLEL_ROWS = 2**17
 
 
 def standardize(x, y, intercept=True, weights=None):
