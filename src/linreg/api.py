@@ -65,7 +65,8 @@ def fit(
     dtype:         "float64" (default) or "float32", the training precision
     optimizer:     "auto" (default: "orthogonal", plain descent on the
                    orthogonalized data, refined on extended-precision
-                   residuals), or one of
+                   residuals; on rows in memory whose statistics show a
+                   condition number below 40, on their pseudo-rows), or one of
                    core/optimizers.py's rules on the standardized data:
                    "gd", "momentum", "nesterov", "cg" (plan.py holds the registry)
     learning_rate: "auto" (from the Hessian's eigenvalues) or a number, in the

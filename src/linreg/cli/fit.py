@@ -65,7 +65,8 @@ def add_arguments(parser):
         "--optimizer",
         choices=OPTIMIZERS,
         default="auto",
-        help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data refined on extended-precision residuals; "
+        help="auto (default): orthogonal, plain descent on the orthogonalized (QR) data refined on extended-precision residuals "
+        "(rows in memory with a condition number below 40: on the pseudo-rows of their statistics); "
         "or on the standardized data: plain gradient descent (gd), heavy-ball momentum, Nesterov momentum "
         "or conjugate gradients with exact steps (cg)",
     )
