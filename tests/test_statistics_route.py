@@ -67,3 +67,14 @@ def test_above_the_line_qr_on_the_rows():
     assert fit.condition_number > STATISTICS_LINE and fit.scaled.represents is None
     reference = accuracy.exact_least_squares(x, y)
     assert accuracy.correct_digits(fit.stats.coefficients, reference) >= fit.estimated_digits - 0.5
+
+
+def test_past_the_columns_factored_in_extended_precision_qr_on_the_rows(monkeypatch):
+    """Past extended.EXTENDED_FACTOR_COLUMNS the pseudo-rows' factor would be
+    float64's, whose κ²·ε the line was not measured for: QR on the rows."""
+    from linreg.data import extended
+
+    x, y = design(0.5)
+    monkeypatch.setattr(extended, "EXTENDED_FACTOR_COLUMNS", x.shape[1])  # x and y: one column too many
+    fit = linreg.fit((x, y), progress=False, compile="none")
+    assert fit.condition_number < STATISTICS_LINE and fit.scaled.represents is None

@@ -134,13 +134,15 @@ def from_statistics(table, intercept, line):
     those reveal is below `line` -- where the normal equations from
     statistics made beyond float64 give QR's digits (docs/engine-line.md);
     else None, and for whatever the rows' own checks must say (a constant
-    column, one a combination of others), or where numpy's long double is
-    no wider than float64."""
-    from linreg.data.extended import EXTENDED, EXTENDED_EPSILON
+    column, one a combination of others), where numpy's long double is no
+    wider than float64, or past the columns whose factor is made in it."""
+    from linreg.data.extended import EXTENDED, EXTENDED_EPSILON, EXTENDED_FACTOR_COLUMNS
     from linreg.data.moments import checked_columns, problem
     from linreg.errors import LinregError
 
     if table.x is None or not len(table.y) or EXTENDED_EPSILON >= np.finfo(np.float64).eps:
+        return None
+    if table.x.shape[1] + 1 > EXTENDED_FACTOR_COLUMNS:  # the pseudo-rows' factor would be float64's
         return None
     names = [f"x{j}" for j in range(table.x.shape[1])]  # (for messages only, which lead to None)
     moments = _statistics_of(table.x, table.y, table.weights)
