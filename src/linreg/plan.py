@@ -46,17 +46,14 @@ MAX_EPOCHS = 10**15  # the loop counts epochs in int64; 1e15 epochs would take y
 # built; max_levels (--max-levels) raises the limit.
 MAX_LEVELS = 1000
 
-# Engine "auto" keeps the rows in memory whenever they fit. It keeps them
-# when the reader's copy (about this many times the CSV's bytes, measured, or
-# 8 bytes a number for Parquet, times 4) takes at most this share of the
-# memory available.
+# Engine "auto" keeps the rows in memory when the reader's copy (about this many
+# times the CSV's bytes, measured, or 8 bytes a number for Parquet, times 4)
+# takes at most this share of the memory available.
 CSV_MEMORY_FACTOR, PARQUET_MEMORY_FACTOR, MEMORY_SHARE = 13, 4, 0.5
-# Optimizer "auto" on rows in memory first gathers their statistics (one pass,
-# beyond float64: data/moments.py) and solves from them when the condition
-# number they reveal is below this line, where the normal equations gave QR's
-# digits to half a digit on every design measured (docs/engine-line.md:
-# 71 designs below κ 42.5); above it, QR on the rows. Not with a robust
-# covariance, whose sandwich is made from the rows' own QR factor.
+# Optimizer "auto" on rows in memory trains on their statistics (gathered beyond float64) when
+# the κ they reveal is below this line, where the normal equations gave QR's digits on every
+# design measured (docs/engine-line.md: 71 below κ 42.5); not with a robust covariance (its
+# sandwich is made from the rows' QR factor).
 STATISTICS_LINE = 40.0
 
 
@@ -309,9 +306,7 @@ class Plan:
     source: object  # data/sources.py's Source of the files; None for frames, arrays, standard input
     cluster: object  # engine/cluster.py: this process's place among the workers (Single when alone)
     method: str  # what trains: "orthogonal" or an optimizer's name
-    # Rows in memory, optimizer auto: solve from their statistics when their κ
-    # is below STATISTICS_LINE (data/scaling.from_statistics), else QR on the rows.
-    statistics: bool = False
+    statistics: bool = False  # rows in memory: their statistics below STATISTICS_LINE, else QR (scaling.from_statistics)
 
 
 def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust", {}), penalized=False):
@@ -336,8 +331,8 @@ def plan(data, engine, target, weights, categorical, optimizer, cov=("nonrobust"
                 "a folder or a glob); data frames, arrays and standard input are fitted in memory"
             )
         _check_groups(cov, list(data.columns) if hasattr(data, "columns") else None)
-        return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"),
-                    _statistics_first("memory", optimizer, cov, penalized))
+        first = _statistics_first("memory", optimizer, cov, penalized)
+        return Plan("memory", None, clusters.current(config), method_of(optimizer, "memory"), first)
     from linreg.data.sources import open_source
 
     source = open_source(data)
@@ -389,10 +384,8 @@ def _refuse(engine, workers, categorical, optimizer, wide, cov_type="nonrobust",
 def _fits_in_memory(source):
     from linreg.data.sources import count_rows
 
-    if source.format == "csv":
-        need = CSV_MEMORY_FACTOR * source.bytes
-    else:
-        need = PARQUET_MEMORY_FACTOR * 8 * len(source.header) * count_rows(source)
+    csv = source.format == "csv"
+    need = CSV_MEMORY_FACTOR * source.bytes if csv else PARQUET_MEMORY_FACTOR * 8 * len(source.header) * count_rows(source)
     return need <= MEMORY_SHARE * available_memory()
 
 
