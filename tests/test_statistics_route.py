@@ -59,6 +59,7 @@ def test_below_the_line_the_statistics_give_qrs_digits_and_statsmodels_statistic
     jb, _, skew, kurtosis = jarque_bera(resid)
     assert (found.jarque_bera, found.skew, found.kurtosis) == pytest.approx((jb, skew, kurtosis), rel=1e-8)
     assert "trained on their statistics" in fit.summary() and "Durbin-Watson  " in fit.summary()
+    assert fit.to_dict()["trained_on"] == "statistics" and qr.to_dict()["trained_on"] == "rows"
 
 
 def test_above_the_line_qr_on_the_rows():

@@ -320,6 +320,10 @@ def document(fit):
         "resumed_at_epoch": fit.resumed_at,
         "training_seconds": fit.training_seconds,
         "engine": fit.engine,
+        # What training saw: the rows (streamed, with engine stream), or the
+        # pseudo-rows of their statistics (engine moments; engine memory below
+        # plan.STATISTICS_LINE).
+        "trained_on": "statistics" if fit.scaled.represents is not None and fit.engine != "stream" else "rows",
         "workers": 1 if fit.cluster is None else fit.cluster.size,
         "pass_seconds": fit.pass_seconds,
         "timings": dict(getattr(fit, "timings", {})),
