@@ -170,7 +170,7 @@ class _Blocks:
         return highest, lowest, total / weight
 
     def split(self, values, shift, sigma):
-        """[h; l] with h + l = values − shift exactly (see `of`); keeps z =
+        """[h; l] with h + l = values − shift exactly (see `sums`); keeps z =
         fl(values − shift) and its error for `weighted`."""
         width, count = values.shape
         z, back, error = (buffer[:, :count] for buffer in self.buffers[1:4])

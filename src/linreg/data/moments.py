@@ -35,13 +35,12 @@ into any batches, files or workers; in floating point the result depends on
 the order of the merges, which is why several workers always merge in the
 order of their ranks (engine/cluster.py).
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from linreg.data import extended
-from linreg.data.extended import EXTENDED, EXTENDED_EPSILON, UNIT_RANGE, pair
+from linreg.data.extended import EXTENDED, EXTENDED_EPSILON, pair
 
 
 @dataclass
@@ -55,10 +54,10 @@ class Moments:
                  or, gathered with diagonal=True, only its diagonal [d + 1], the
                  sums of squares Σ w·(z_j - z̄_j)² (d + 1 numbers instead of (d + 1)²)
     log_weights: Σ log w (the weighted log-likelihood needs it); 0 without weights
-    exponents:   [d + 1] each column's power of two (see `of`)
+    exponents:   [d + 1] each column's power of two (see below and data/extended.py's UNIT_RANGE)
     mean_low, C_low: what mean and C (float64) leave out of the statistics
                  gathered beyond float64: `extended_mean` = mean + mean_low,
-                 `extended_C` = C + C_low, in extended precision (see `of`)
+                 `extended_C` = C + C_low, in extended precision (data/extended.py's `sums`)
 
     Why the powers of two: a column of numbers near 1e-160 has squares near
     1e-320, below the smallest normal float64, where digits are lost; one near
