@@ -84,8 +84,8 @@ def sums(x, y, w=None, diagonal=False):
         shape = (2, width) if diagonal else (2 * width, 2 * width)
         exact, rest = np.zeros(shape), np.zeros(shape, EXTENDED)
         for values, weights in blocks:
-            right = blocks.split(values, shift, sigma)  # [h; l], and z + its error is h + l
-            left = right if w is None else blocks.weighted(weights, sigma_left)
+            right, z, error = blocks.split(values, shift, sigma)  # [h; l]: z + its error is h + l
+            left = right if w is None else blocks.weighted(z, error, weights, sigma_left)
             totals += left[:width].sum(axis=1)
             totals += left[width:].sum(axis=1)
             # One product gives Σ h·hᵀ (every sum exact: the block's and
@@ -144,10 +144,10 @@ class _Blocks:
         self.columns, self.y, self.w, self.units = columns, y, w, units
         width, n = len(units), len(y)
         self.step = min(n, max(1024, BLOCK_NUMBERS // width))
-        # values, z, the two-sum's two helpers; [h; l] of z, and with weights
-        # w·z's two-product error and [h; l] of w·z.
-        self.buffers = np.empty((4, width, self.step))
-        self.stacked = np.empty((2 if w is None else 5, 2 * width, self.step))
+        # values, z, the two-sum's two helpers (and with weights w·z and its
+        # two-product error); [h; l] of z (and of w·z).
+        self.buffers = np.empty((4 if w is None else 6, width, self.step))
+        self.stacked = np.empty((1 if w is None else 2, 2 * width, self.step))
 
     def __iter__(self):
         values = self.buffers[0]
@@ -170,8 +170,8 @@ class _Blocks:
         return highest, lowest, total / weight
 
     def split(self, values, shift, sigma):
-        """[h; l] with h + l = values − shift exactly (see `sums`); keeps z =
-        fl(values − shift) and its error for `weighted`."""
+        """[h; l] with h + l = values − shift exactly (see `sums`), and z =
+        fl(values − shift) and its error (for `weighted`)."""
         width, count = values.shape
         z, back, error = (buffer[:, :count] for buffer in self.buffers[1:4])
         stacked = self.stacked[0][:, :count]
@@ -187,16 +187,14 @@ class _Blocks:
         high -= sigma
         np.subtract(z, high, out=low)
         low += error
-        self.z, self.error = z, error
-        return stacked
+        return stacked, z, error
 
-    def weighted(self, weights, sigma):
+    def weighted(self, z, error, weights, sigma):
         """[h; l] of w·(z + error): w·z exactly (Dekker's two-product), w·error
         rounded, at ε of a number ε smaller than w·z."""
-        z, error = self.z, self.error
         width, count = z.shape
-        product, product_error = (buffer[:width, :count] for buffer in self.stacked[1:3])
-        stacked = self.stacked[3][:, :count]
+        product, product_error = (buffer[:, :count] for buffer in self.buffers[4:6])
+        stacked = self.stacked[1][:, :count]
         high, low = stacked[:width], stacked[width:]
         np.multiply(z, weights, out=product)
         z_high, z_low = _halves(z)
