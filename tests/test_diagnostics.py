@@ -207,3 +207,38 @@ def test_the_fit_reports_them_as_statsmodels_does():
     for name, value in expected.items():
         assert found[name] == pytest.approx(value, rel=1e-7), name
     assert f"F-statistic  {ols.fvalue:.6g}" in fit.summary()
+
+
+@pytest.mark.parametrize("n", [8, 9, 12, 20, 57, 1000, 100_000])
+@pytest.mark.parametrize("kind", ["normal", "skewed", "heavy", "uniform", "nearly symmetric"])
+def test_residual_shape_and_its_tests_match_scipy(n, kind):
+    """The one-pass skew and kurtosis and their normal scores against
+    scipy.stats' skew, kurtosis, skewtest, kurtosistest and normaltest."""
+    from scipy import stats
+
+    from linreg.analysis.diagnostics import kurtosis_z, shape, skew_z
+
+    rng = np.random.default_rng(n)
+    r = {
+        "normal": lambda: rng.normal(size=n),
+        "skewed": lambda: rng.exponential(size=n) * 1e3 + 5e6,
+        "heavy": lambda: rng.standard_t(3, size=n) * 1e-30,
+        "uniform": lambda: rng.uniform(-1, 1, size=n),
+        "nearly symmetric": lambda: np.concatenate([v := rng.normal(size=n // 2), -v * (1 + 1e-6), [0.0] * (n % 2)]),
+    }[kind]()
+    skew, kurtosis = shape(r)
+    assert skew == pytest.approx(stats.skew(r), rel=1e-9, abs=1e-12)
+    assert kurtosis == pytest.approx(stats.kurtosis(r, fisher=False), rel=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scipy's "kurtosistest only valid for n>=20"
+        assert skew_z(skew, n) == pytest.approx(stats.skewtest(r).statistic, rel=1e-8, abs=1e-9)
+        assert kurtosis_z(kurtosis, n) == pytest.approx(stats.kurtosistest(r).statistic, rel=1e-8, abs=1e-9)
+        k2, p = stats.normaltest(r)
+    assert skew_z(skew, n) ** 2 + kurtosis_z(kurtosis, n) ** 2 == pytest.approx(k2, rel=1e-8, abs=1e-12)
+
+
+def test_residual_shape_of_constant_residuals_is_nan_and_a_zero_skew_scores_zero():
+    from linreg.analysis.diagnostics import shape, skew_z
+
+    assert all(math.isnan(v) for v in shape(np.full(50, 3.0)))
+    assert skew_z(0.0, 50) == 0.0 and skew_z(1e-9, 50) > 0 > skew_z(-1e-9, 50)
