@@ -468,3 +468,34 @@ def test_levels_past_the_memory_are_one_error_not_a_memory_error(tmp_path, monke
     monkeypatch.setattr("linreg.data.design.np.zeros", no_memory)
     with pytest.raises(linreg.LinregError, match=r"one-hot columns of 40 rows would take .* GiB"):
         linreg.fit(path, "y", categorical=["g"], progress=False)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_sums_past_float64_neither_warn_nor_hide_a_bad_value(tmp_path, fmt):
+    """A column whose values sum past 1.8e308 is read without a numpy warning
+    (the readers' quick finiteness checks use sums), and an infinity or a
+    non-positive weight beside such values is still named by its row."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200), "w": rng.uniform(1, 2, 200)})
+    frame.loc[[7, 8], "x"] = 1e308
+
+    def write(frame):
+        path = tmp_path / f"d.{fmt}"
+        frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
+        return path
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            linreg.fit(write(frame), target="y", features=["x"], **QUIET)
+        except linreg.LinregError:
+            pass  # a refusal is an answer too; a warning is not
+        bad = frame.copy()
+        bad.loc[150, "x"] = np.inf
+        assert "inf" in raised(lambda: linreg.fit(write(bad), target="y", features=["x"], **QUIET))
+        bad = frame.copy()
+        bad.loc[120, "w"] = -1.0
+        message = raised(lambda: linreg.fit(write(bad), target="y", features=["x"], weights="w", **QUIET))
+        assert "-1" in message and ("line 122" if fmt == "csv" else "row 120") in message

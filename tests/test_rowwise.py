@@ -98,3 +98,16 @@ def test_the_factor_takes_the_standardized_rows_memory_and_they_come_back_the_sa
     np.testing.assert_allclose(standardized_residuals(fit.scaled, W_s, 0.25), alone.y - (alone.x @ W_s + 0.25),
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(column_means(fit.scaled), alone.x.mean(axis=0), rtol=0, atol=1e-15)
+
+
+def test_varying_columns_looks_past_the_first_rows_only_for_columns_that_have_not_varied():
+    from linreg.rowwise import varying_columns
+
+    x = np.ones((10_000, 4))
+    x[:, 0] = np.arange(10_000)  # varies at once
+    x[9_999, 2] = 1 + 2**-52  # varies on its last row only
+    x[:, 3] = 0.0
+    x[5_000, 3] = -0.0  # -0 == 0: compared as numbers
+    assert varying_columns(x).tolist() == [True, False, True, False]
+    assert varying_columns(x[:3]).tolist() == [True, False, False, False]
+    assert varying_columns(np.asfortranarray(x)).tolist() == [True, False, True, False]

@@ -164,9 +164,9 @@ def _streamed(sandwich, again, scaled, W_s, b, column):
     workers is summed by its label."""
     from functools import reduce
 
-    from threadpoolctl import threadpool_limits
+    from linreg.threads import one_blas_thread
 
-    with threadpool_limits(1, user_api="blas"):  # as the first pass (engine/streamed.py)
+    with one_blas_thread():  # as the first pass (linreg/threads.py)
         for batch, labels in again.batches(column):
             x_s, y_s = scaled.transform(batch.x, batch.y, batch.w)
             sandwich.add_residuals(*_whitened(scaled, x_s, y_s, batch.w, W_s, b), None, labels)

@@ -24,18 +24,17 @@ EPS = 1e-3
 
 def fit(spec, plan, data, reading, formula, warn, clock):
     """The PenalizedFit of plan.py's Penalty `spec` on the data."""
-    from threadpoolctl import threadpool_limits
-
     from linreg.data.cells import everything_dropped
     from linreg.data.folds import checked_folds, shard_folds
     from linreg.data.moments import Moments, checked_columns, gathered, merge_all
     from linreg.engine import penalty as solving
+    from linreg.threads import one_blas_thread
 
     table, batches, counted = _rows(plan, data, reading, formula)
     width = len(table.features) + 1
     # One BLAS thread for the batches' products while the reader fills the next
     # (engine/streamed.py's shard_moments says why).
-    with threadpool_limits(1 if plan.engine != "memory" else None, user_api="blas"):
+    with one_blas_thread(plan.engine != "memory"):
         if spec.cv:
             parts = shard_folds(batches, spec.cv, spec.cv_seed) or [Moments.empty(width)] * spec.cv
         else:

@@ -85,6 +85,19 @@ def column_extremes(values, rows=256):
     return low, high
 
 
+def varying_columns(values, head=4096):
+    """Which columns of an [N, d] array of numbers hold more than one value.
+    A column that varies almost always does so within its first rows: only
+    the columns that do not are compared with their first value all the way
+    down."""
+    first = values[:1]
+    varies = (values[:head] != first).any(axis=0)
+    if not varies.all():
+        rest = np.flatnonzero(~varies)
+        varies[rest] = (values[head:, rest] != first[:, rest]).any(axis=0)
+    return varies
+
+
 def weighted_sums(u, values, divisor, square=False):
     """Σ_i u_i·(values_ij / divisor_j) -- or of its square -- for each column j
     of a row-major [N, d] array, the quotients made a block of rows at a

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from linreg.data.cells import MISSING, bad_weight, described, everything_dropped, is_number, missing_error, missing_texts, number
 from linreg.errors import LinregError
 from linreg.plan import MAX_LEVELS
-from linreg.rowwise import column_extremes, stacked
+from linreg.rowwise import stacked, varying_columns
 
 # The name the intercept goes by in every mapping of coefficients.
 INTERCEPT = "intercept"
@@ -92,7 +92,9 @@ def design(source, unit, positions, columns, target, features, weights=None, mis
             positions = positions[keep]
             weight_values = None if weight_values is None else weight_values[keep]
             x = None if x is None else x[keep]
-    if x is not None and not np.isfinite(np.sum(x)):
+    with np.errstate(over="ignore", invalid="ignore"):  # (a sum past 1.8e308 sends x to the checks too)
+        finite = x is None or np.isfinite(np.sum(x))
+    if not finite:
         # A value to refuse (or sums past float64): checked column by column, as
         # any other table, so the message names the first row that has one.
         columns = {target: columns[target], **dict(zip(features, x.T)), **columns}
@@ -272,9 +274,9 @@ def check_fittable(table, intercept=True, penalized=False):
 
         raise LinregError(f"{path} has {n} data row{'s' if n != 1 else ''} but {describe_coefficients(d, intercept)}; "
                           f"it needs at least {d + intercept + 1} rows to fit them and estimate their errors")
-    low, high = column_extremes(table.x) if intercept else ((), ())
+    varying = varying_columns(table.x) if intercept else ()
     for j, name in enumerate(table.features if intercept else []):
-        if low[j] == high[j]:
+        if not varying[j]:
             raise LinregError(
                 f"{path}: feature column {name!r} is constant ({table.x[0, j]:g} on every row); "
                 "the intercept already plays that role, so leave it out with --features"

@@ -173,14 +173,12 @@ def merge_all(parts):
 def of_batches(batches, width, diagonal=False):
     """The Moments of `batches` (each with x, y, w and the rows it dropped),
     merged in their order, and the rows dropped."""
-    from threadpoolctl import threadpool_limits
+    from linreg.threads import one_blas_thread
 
     total, dropped = Moments.empty(width, diagonal), 0
     # One BLAS thread: a batch's (d + 1)² products are quick on one core while
-    # the reader's thread fills the next batch on the other, and OpenBLAS's
-    # threads spin-wait when every core is busy (measured: 3.7 s instead of
-    # 0.02 s for one 64-column batch on a loaded 2-core machine).
-    with threadpool_limits(1, user_api="blas"):
+    # the reader's thread fills the next batch on the other (linreg/threads.py).
+    with one_blas_thread():
         for batch in batches:
             total = total.merge(Moments.of(batch.x, batch.y, batch.w, diagonal))
             dropped += batch.dropped

@@ -151,6 +151,14 @@ def _text(array):
 def _check(path, first_row, arrays, columns, wide, names, missing, weighted):
     """(columns, rows dropped) of the rows the rules accept, or the
     LinregError for the first that they refuse."""
+    # Most pieces hold finite numbers only, which their sums show in one pass
+    # per column (a NaN or an infinity makes a sum NaN or infinite; so does a
+    # sum past float64's range, and then the masks below look closer).
+    if all(isinstance(column, np.ndarray) for column in columns) and all(v is None for v in wide):
+        positive = not weighted or not len(columns[-1]) or columns[-1].min() > 0
+        with np.errstate(over="ignore", invalid="ignore"):
+            if positive and np.isfinite(sum(float(np.sum(column)) for column in columns)):
+                return columns, 0
     # Nulls became NaN; a text column's missing values are the design's to judge.
     missed = [np.isnan(column) if isinstance(column, np.ndarray) else np.zeros(len(column), bool) for column in columns]
     drop = np.logical_or.reduce(missed) if missing == "drop" else np.zeros(len(columns[0]), bool)

@@ -165,15 +165,32 @@ def _statistics_of(x, y, weights):
     n = len(y)
     if n < PARALLEL_ROWS:
         return Moments.of(x, y, weights)
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
-    from threadpoolctl import threadpool_limits
+    from linreg.threads import one_blas_thread
 
-    halves = [slice(0, n // 2), slice(n // 2, n)]
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(lambda rows: Moments.of(x[rows], y[rows], None if weights is None else weights[rows]),
-                              halves))
-    return parts[0].merge(parts[1])
+    def of(rows):
+        return Moments.of(x[rows], y[rows], None if weights is None else weights[rows])
+
+    first = {}
+
+    def first_half():
+        try:
+            first["half"] = of(slice(0, n // 2))
+        except BaseException as error:  # (a MemoryError): raised again on this thread
+            first["error"] = error
+
+    with one_blas_thread():
+        # The first half on a thread of its own, the second on this one: one
+        # thread started, not two (a start waits for the new thread to take
+        # the interpreter's lock, which the other half's thread holds often).
+        thread = threading.Thread(target=first_half, daemon=True)
+        thread.start()
+        second = of(slice(n // 2, n))
+        thread.join()
+    if "error" in first:
+        raise first["error"]
+    return first["half"].merge(second)
 
 
 # From this many rows the statistics of rows in memory are gathered in two halves at once.
