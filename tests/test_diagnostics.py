@@ -242,3 +242,11 @@ def test_residual_shape_of_constant_residuals_is_nan_and_a_zero_skew_scores_zero
 
     assert all(math.isnan(v) for v in shape(np.full(50, 3.0)))
     assert skew_z(0.0, 50) == 0.0 and skew_z(1e-9, 50) > 0 > skew_z(-1e-9, 50)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 2**15, 2**15 + 1, 2**15 + 2, 100_001])
+def test_durbin_watson_numerator_across_blocks(n):
+    from linreg.analysis.diagnostics import _squared_steps
+
+    r = np.random.default_rng(n).normal(size=n)
+    assert _squared_steps(r) == pytest.approx(float(np.sum(np.diff(r) ** 2)), rel=1e-13, abs=0)

@@ -135,7 +135,7 @@ def fit(
             table = formulas.table(data, plan.source, formula, missing, weights, max_levels)
         else:
             table = read.read_table(data, plan.source, target, features, missing, categorical, weights, intercept,
-                                    max_levels)
+                                    max_levels, column_major=plan.statistics)
         cov = read.cluster_groups(cov, data, plan.source, table)  # a column's labels, read with the rows
         clock.lap("read")
         from linreg.data.scaling import scale_table

@@ -43,8 +43,11 @@ class Filling:
     so a generous guess costs nothing. More rows than expected move the
     rows so far into a matrix twice as large (or as large as asked)."""
 
-    def __init__(self, d):
-        self.d, self.rows, self._x = d, 0, None
+    def __init__(self, d, column_major=False):
+        # column_major: each column's numbers side by side instead (an [N, d]
+        # array in Fortran order): a piece is then d plain copies, for work
+        # that goes column by column (the statistics, data/extended.py).
+        self.d, self.rows, self._x, self.order = d, 0, None, "F" if column_major else "C"
 
     def add(self, columns, expected):
         """Append the rows of `columns` (d 1-D arrays of one length);
@@ -55,10 +58,15 @@ class Filling:
             return  # (nothing to guess the rows to come from)
         if self._x is None or self.rows + k > len(self._x):
             grown = 0 if self._x is None else 2 * len(self._x)
-            x = np.empty((max(expected, grown, self.rows + k), self.d))
+            x = np.empty((max(expected, grown, self.rows + k), self.d), order=self.order)
             if self._x is not None:
                 x[: self.rows] = self._x[: self.rows]
             self._x = x
+        if self.order == "F":
+            for j, column in enumerate(columns):
+                self._x[self.rows : self.rows + k, j] = column
+            self.rows += k
+            return
         step = block_rows(self.d)
         for start in range(0, k, step):
             block = self._x[self.rows + start : self.rows + min(k, start + step)]

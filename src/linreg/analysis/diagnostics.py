@@ -188,8 +188,7 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         if exact or streamed:
             dw = omnibus = omnibus_p = jb = jb_p = skew = kurtosis = math.nan
         else:
-            steps = np.diff(residuals)
-            dw = float(steps @ steps / ssr_rows)
+            dw = _squared_steps(residuals) / ssr_rows
             skew, kurtosis = shape(residuals)
             jb = n / 6.0 * (skew**2 + (kurtosis - 3.0) ** 2 / 4.0)
             jb_p = float(stats.chi2.sf(jb, 2))
@@ -237,19 +236,42 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
     )
 
 
+# Residuals a block of the residual tests' passes takes: 256 KiB, so that its
+# few arrays stay in the cache, and no array of all the rows' size is made.
+BLOCK = 2**15
+
+
 def shape(residuals):
     """(skew, kurtosis) of the residuals: m3/m2^1.5 and m4/m2² of their
     central moments (divided by n, as scipy.stats' skew and kurtosis with
-    bias=True; the kurtosis is not the excess), from one centring and three
-    dot products instead of a pass over the residuals per power and test."""
-    centred = residuals - np.mean(residuals)
-    square = centred * centred
-    m2 = float(np.sum(square))
+    bias=True; the kurtosis is not the excess), from their mean and one pass
+    of three dot products a block at a time, instead of passes over the
+    residuals per power and per test."""
+    n = len(residuals)
+    mean = np.mean(residuals)
+    m2 = m3 = m4 = 0.0
+    centred, square = np.empty(min(n, BLOCK)), np.empty(min(n, BLOCK))
+    for start in range(0, n, BLOCK):
+        block = residuals[start : start + BLOCK]
+        c, q = centred[: len(block)], square[: len(block)]
+        np.subtract(block, mean, out=c)
+        np.multiply(c, c, out=q)
+        m2, m3, m4 = m2 + float(np.sum(q)), m3 + float(q @ c), m4 + float(q @ q)
     if not m2 > 0:
         return math.nan, math.nan
-    n = len(residuals)
     m2 /= n
-    return float(square @ centred) / n / m2**1.5, float(square @ square) / n / m2**2
+    return m3 / n / m2**1.5, m4 / n / m2**2
+
+
+def _squared_steps(residuals):
+    """Σ (r_i+1 − r_i)², Durbin–Watson's numerator, a block at a time."""
+    total, steps = 0.0, np.empty(min(len(residuals), BLOCK))
+    for start in range(0, len(residuals) - 1, BLOCK):
+        block = residuals[start : start + BLOCK + 1]
+        step = steps[: len(block) - 1]
+        np.subtract(block[1:], block[:-1], out=step)
+        total += float(step @ step)
+    return total
 
 
 def skew_z(skew, n):
@@ -289,7 +311,10 @@ def _row_residuals(scaled, W_s, b_s, x, y, weights):
     """The rows' residuals in the standardized units (over σ_y, times √(w/w̄)
     with weights), for coefficients trained on pseudo-rows."""
     W, b = scaled.coefficients(W_s, b_s)
-    residuals = (y - (x @ W + b)) / scaled.y_scale
+    residuals = x @ W  # (one array of the rows' size, the rest made in it)
+    residuals += b
+    np.subtract(y, residuals, out=residuals)
+    residuals /= scaled.y_scale
     if weights is not None:
         residuals *= np.sqrt(weights / scaled.weight_mean)
     return residuals

@@ -26,11 +26,14 @@ from linreg.rowwise import Filling
 
 
 def read_table(data, source, target, features, missing, categorical, weights, intercept=True, max_levels=MAX_LEVELS,
-               penalized=False):
+               penalized=False, column_major=False):
     """The checked Table of what a fit holds in memory. `source` is the
     plan's Source of the files (None for standard input, frames and arrays);
     missing: "error" (a missing value stops the fit) or "drop" (its row is
-    left out); `penalized`: more features than rows are allowed."""
+    left out); `penalized`: more features than rows are allowed;
+    `column_major`: a file's numeric features come as a Fortran-order x
+    (for the statistics, which go column by column; scaling.scale_table
+    makes it row-major if QR on the rows is to run)."""
     categorical = list(categorical or [])
     if source is None and isinstance(data, (str, Path)):  # standard input (plan.py checked target and weights)
         source = open_source(data, stdin=True)
@@ -59,7 +62,8 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     text = [*categorical, *parquet.texts(source.paths, features)] if source.format == "parquet" else categorical
     # Numeric features go straight into the design matrix as they are read.
     stack = features if features and not categorical and not text else ()
-    columns, lines, dropped, x = _whole(source, names, missing, weights is not None, text, switchable, stack)
+    columns, lines, dropped, x = _whole(source, names, missing, weights is not None, text, switchable, stack,
+                                        column_major)
     return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
                   weights, missing, categorical, max_levels, intercept, dropped=dropped, penalized=penalized,
                   x=x)  # fmt: skip
@@ -87,7 +91,7 @@ def read_design(data, columns, categories):
     return coded(source.describe(), "line" if source.format == "csv" else "row", lines, values, columns, categories)[0]
 
 
-def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
+def _whole(source, names, missing, weighted, text=(), switchable=(), stack=(), column_major=False):
     """({name: float64 numbers or pyarrow texts}, each row's line or row, rows
     dropped, x) of every row of the source. The columns named in `stack`
     come as x, the row-major matrix of them (rowwise.Filling: each piece
@@ -100,7 +104,7 @@ def _whole(source, names, missing, weighted, text=(), switchable=(), stack=()):
         pieces = parquet.pieces(parts, names, missing, weighted, max(1, BATCH_VALUES // len(names)), text)
     found, chunks, rows, dropped = [[] for _ in names], [], [], 0
     stacked = [names.index(name) for name in stack]
-    filling, seen, done = Filling(len(stacked)) if stacked else None, 0, 0  # the CSV bytes and the rows read so far
+    filling, seen, done = Filling(len(stacked), column_major) if stacked else None, 0, 0  # the CSV bytes, rows read
     for columns, dropped_here, check, most, *chunk in pieces:
         if check is not None:  # a Parquet piece not looked at yet
             columns, more = check(0)

@@ -122,6 +122,8 @@ def scale_table(table, intercept=True, statistics_line=None):
 
     if statistics_line is not None and (scaled := from_statistics(table, intercept, statistics_line)) is not None:
         return scaled
+    if table.x is not None and not table.x.flags.c_contiguous:  # read for the statistics: QR wants rows
+        table.x = np.ascontiguousarray(table.x)
     try:
         return standardize(table.x, table.y, intercept=intercept, weights=table.weights)
     except ScaleError as error:
