@@ -188,7 +188,7 @@ def diagnostics(scaled, W_s, b_s, raw_x=None, raw_weights=None, singular_values=
         if exact or streamed:
             dw = omnibus = omnibus_p = jb = jb_p = skew = kurtosis = math.nan
         else:
-            dw = _squared_steps(residuals) / ssr_rows
+            dw = _squared_steps(residuals) / ssr_rows if ssr_rows > 0 else math.nan  # (residuals all 0)
             skew, kurtosis = shape(residuals)
             jb = n / 6.0 * (skew**2 + (kurtosis - 3.0) ** 2 / 4.0)
             jb_p = float(stats.chi2.sf(jb, 2))
