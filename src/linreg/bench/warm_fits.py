@@ -6,7 +6,11 @@ The SYSTEMs (names of SYSTEMS) first fit SMALL, a small file of the same
 width and format, once each and untimed: that imports their libraries,
 starts Spark's session and traces TensorFlow's functions. Then they fit PATH
 CALLS times, taking turns so that a change in the machine's load falls on
-all of them alike, each call timed from the call to the coefficients.
+all of them alike, each call timed from the call to the coefficients. Each
+round starts one system later than the round before: the first big fit of
+a process also pays for memory the process has not touched yet (the
+allocators' first pages of that size), and that cost falls on a different
+system each round instead of on the first one every time.
 OUT.json gets, per system, the seconds of every call, the last call's
 coefficients and, for linreg, the engine it ran, or the error that stopped
 it. It is rewritten after every round, so that a run stopped by the time
@@ -48,8 +52,10 @@ def main(argv):
         except Exception as error:  # a system that cannot run is a row of the table, not the end
             systems[name]["error"] = f"on the small file: {type(error).__name__}: {error}"
     files.write_json(out, systems)
-    for _ in range(calls):
-        for name, figures in systems.items():
+    for round_ in range(calls):
+        turn = round_ % len(names)
+        for name in names[turn:] + names[:turn]:
+            figures = systems[name]
             if "error" in figures:
                 continue
             started = time.perf_counter()

@@ -38,7 +38,8 @@ moments (`linreg.fit(FILE, target="y")` with its default engine and with
 engine="moments") and every peer run in ONE fresh process per case, where
 each first fits a small file of the same width and format, untimed (the
 imports, Spark's session, TensorFlow's tracing), and then the case's file
---warm-calls times, the systems taking turns; each call is timed from the
+--warm-calls times, the systems taking turns (each round starting one system
+later than the last); each call is timed from the
 call to the coefficients, and the figure is the median of the calls.
 
 For each run: the wall time from launch to exit; the peak resident memory of
@@ -94,7 +95,7 @@ DEFAULT_DATA_DIR = Path("outputs") / "bench-data"
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_STREAM_TIMEOUT = 900.0
 DEFAULT_STREAM_MAX_N = 10**7
-DEFAULT_WARM_CALLS = 3
+DEFAULT_WARM_CALLS = 5
 
 
 def system_list(text):
