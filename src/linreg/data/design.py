@@ -65,11 +65,13 @@ def check_feature_names(features, header, target, source):
 
 
 def design(source, unit, positions, columns, target, features, weights=None, missing="error", requested=(),
-           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0, penalized=False, x=None):
+           max_levels=MAX_LEVELS, intercept=True, weight_values=None, dropped=0, penalized=False, x=None,
+           x_finite=False):
     """The checked Table of `columns` for the target, the features and a
     named `weights` column; `weight_values` are unnamed weights, `dropped`
-    the rows a reader left out already; x: the features as a row-major
-    matrix already (a reader's rowwise.Filling), then not in `columns`.
+    the rows a reader left out already; x: the features as a matrix
+    already (a reader's rowwise.Filling), then not in `columns`;
+    `x_finite`: the reader has seen that every number in x is finite.
 
     A row with a missing value is left out (missing="drop") or stops the
     read; the features that hold no number (and those `requested`) are
@@ -93,7 +95,7 @@ def design(source, unit, positions, columns, target, features, weights=None, mis
             weight_values = None if weight_values is None else weight_values[keep]
             x = None if x is None else x[keep]
     with np.errstate(over="ignore", invalid="ignore"):  # (a sum past 1.8e308 sends x to the checks too)
-        finite = x is None or np.isfinite(np.sum(x))
+        finite = x is None or x_finite or np.isfinite(np.sum(x))
     if not finite:
         # A value to refuse (or sums past float64): checked column by column, as
         # any other table, so the message names the first row that has one.
@@ -281,7 +283,7 @@ def check_fittable(table, intercept=True, penalized=False):
                 f"{path}: feature column {name!r} is constant ({table.x[0, j]:g} on every row); "
                 "the intercept already plays that role, so leave it out with --features"
             )
-    if np.all(table.y == table.y[0]):
+    if not varying_columns(table.y[:, None])[0]:
         raise LinregError(f"{path}: target column {table.target!r} is constant; there is nothing to fit")
 
 

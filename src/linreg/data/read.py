@@ -64,9 +64,10 @@ def read_table(data, source, target, features, missing, categorical, weights, in
     stack = features if features and not categorical and not text else ()
     columns, lines, dropped, x = _whole(source, names, missing, weights is not None, text, switchable, stack,
                                         column_major)
+    # (A Parquet piece's numbers were checked as it was read, parquet._check; a CSV's are checked here.)
     return design(source.describe(), "line" if source.format == "csv" else "row", lines, columns, target, features,
                   weights, missing, categorical, max_levels, intercept, dropped=dropped, penalized=penalized,
-                  x=x)  # fmt: skip
+                  x=x, x_finite=source.format == "parquet")  # fmt: skip
 
 
 def read_design(data, columns, categories):
