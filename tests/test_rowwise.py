@@ -20,15 +20,19 @@ def test_stacked_is_column_stack_and_extremes_are_min_and_max(n, d):
         assert np.all(low == np.inf) and np.all(high == -np.inf)
 
 
-def test_filling_keeps_every_piece_in_order_when_more_rows_come_than_expected():
+@pytest.mark.parametrize("column_major", [False, True])
+def test_filling_keeps_every_piece_in_order_when_more_rows_come_than_expected(column_major):
     rng = np.random.default_rng(1)
     pieces = [rng.standard_normal((k, 3)) for k in (5, 0, 1, 700, 33)]
-    filling = Filling(3)
+    filling = Filling(3, column_major)
     assert filling.matrix().shape == (0, 3)
     for piece in pieces:
         filling.add(list(piece.T), 8)  # far fewer rows expected than come: the matrix grows twice
     x = filling.matrix()
-    assert x.flags.c_contiguous and np.array_equal(x, np.concatenate(pieces))
+    assert np.array_equal(x, np.concatenate(pieces))
+    # Row-major: each row's numbers side by side; column-major: each column's.
+    assert x.strides[1 if column_major else 0] == 8 * (len(filling._x) if column_major else 3)
+    assert x.strides[0 if column_major else 1] == 8
 
 
 def test_extremes_see_every_row_nan_and_infinity():

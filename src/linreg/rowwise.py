@@ -33,10 +33,11 @@ def stacked(columns, n):
 
 
 class Filling:
-    """A row-major [rows, d] float64 matrix filled piece by piece from
-    columns, as a reader hands them over: each piece is written in place
-    at the end of the rows so far, a block of rows at a time, so the rows
-    need not be gathered column by column first and then copied again.
+    """A row-major (or column-major) [rows, d] float64 matrix filled piece
+    by piece from columns, as a reader hands them over: each piece is
+    written in place at the end of the rows so far, a block of rows at a
+    time, so the rows need not be gathered column by column first and then
+    copied again.
 
     The matrix is made when the first piece comes, for as many rows as the
     caller expects in all: memory the rows never reach is never touched,

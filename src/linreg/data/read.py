@@ -95,9 +95,10 @@ def read_design(data, columns, categories):
 def _whole(source, names, missing, weighted, text=(), switchable=(), stack=(), column_major=False):
     """({name: float64 numbers or pyarrow texts}, each row's line or row, rows
     dropped, x) of every row of the source. The columns named in `stack`
-    come as x, the row-major matrix of them (rowwise.Filling: each piece
-    written in place as it is read), and not in the dict; x is None, and they
-    are in the dict, if there are none or one of them turned out to hold text."""
+    come as x, the row-major (or `column_major`) matrix of them
+    (rowwise.Filling: each piece written in place as it is read), and not in
+    the dict; x is None, and they are in the dict, if there are none or one
+    of them turned out to hold text."""
     parts = shard_parts(source, 1)[0]
     if source.format == "csv":
         pieces = csv_reader.pieces(source, parts, names, missing, weighted, text, switchable)
